@@ -1,0 +1,353 @@
+//! The collector: one background thread that drains every thread's ring, assembles spans and
+//! hands them to their pipelines. All span assembly happens here, off the instrumented threads.
+
+pub(crate) mod assemble;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::clock::Converter;
+use crate::data::{Resource, SpanData};
+use crate::export::processor::Processor;
+use crate::export::FlushError;
+use crate::id::SpanId;
+use crate::limits::SpanLimits;
+use crate::local::{join, Record, ThreadChannel};
+use crate::value::Str;
+use assemble::PartialSpan;
+
+/// How long the collector sleeps when it found nothing to do.
+const IDLE_INTERVAL: Duration = Duration::from_millis(10);
+/// How long it sleeps between busy rounds.
+const BUSY_INTERVAL: Duration = Duration::from_millis(1);
+/// Open spans kept per thread; a thread that opens more without closing them loses the excess.
+const MAX_OPEN_PER_THREAD: usize = 1 << 16;
+/// Buffers larger than this are not recycled, so one burst does not pin memory forever.
+const MAX_RECYCLED_CAPACITY: usize = 4096;
+
+/// Counters of one pipeline.
+///
+/// Every span that reaches the collector ends up in exactly one of `exported`, `failed` or
+/// `dropped`, or is still `queued`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct PipelineStats {
+    /// Spans the exporter accepted.
+    pub exported: u64,
+    /// Spans in batches the exporter failed to deliver.
+    pub failed: u64,
+    /// Spans dropped because a buffer or queue was full, or the pipeline was shut down.
+    pub dropped: u64,
+    /// Spans waiting in the export queue.
+    pub queued: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) exported: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+}
+
+/// Where a tracer's spans go: resource, limits, processor and counters.
+pub(crate) struct Pipeline {
+    pub(crate) id: u32,
+    pub(crate) resource: Arc<Resource>,
+    pub(crate) scope: Str,
+    pub(crate) limits: SpanLimits,
+    pub(crate) processor: Processor,
+    pub(crate) counters: Arc<Counters>,
+    shut_down: AtomicBool,
+}
+
+impl Pipeline {
+    pub(crate) fn stats(&self) -> PipelineStats {
+        PipelineStats {
+            exported: self.counters.exported.load(Ordering::Relaxed),
+            failed: self.counters.failed.load(Ordering::Relaxed),
+            dropped: self.counters.dropped.load(Ordering::Relaxed),
+            queued: self.processor.queued() as u64,
+        }
+    }
+
+    pub(crate) fn force_flush(&self, deadline: Instant) -> Result<(), FlushError> {
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(FlushError::Shutdown);
+        }
+        self.processor.force_flush(deadline)
+    }
+
+    pub(crate) fn shutdown(&self, deadline: Instant) -> Result<(), FlushError> {
+        if self.shut_down.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let result = self.processor.shutdown(deadline);
+        if let Ok(mut pipelines) = PIPELINES.write() {
+            if let Some(slot) = pipelines.get_mut(self.id as usize) {
+                *slot = None;
+            }
+        }
+        result
+    }
+
+    fn accept(&self, spans: Vec<SpanData>) {
+        if self.shut_down.load(Ordering::Acquire) {
+            self.counters
+                .dropped
+                .fetch_add(spans.len() as u64, Ordering::Relaxed);
+            return;
+        }
+        self.processor.on_end(spans);
+    }
+}
+
+static NEW_CHANNELS: Mutex<Vec<Arc<ThreadChannel>>> = Mutex::new(Vec::new());
+static DIRECT: Mutex<Vec<Box<PartialSpan>>> = Mutex::new(Vec::new());
+/// Pipelines by id. Id 0 is never used, so a zeroed record cannot reach a real pipeline.
+static PIPELINES: RwLock<Vec<Option<Arc<Pipeline>>>> = RwLock::new(Vec::new());
+static COLLECTOR: Mutex<Option<Collector>> = Mutex::new(None);
+static STARTED: Once = Once::new();
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn register_channel(channel: Arc<ThreadChannel>) {
+    lock(&NEW_CHANNELS).push(channel);
+}
+
+pub(crate) fn submit_direct(span: Box<PartialSpan>) {
+    lock(&DIRECT).push(span);
+}
+
+/// Counts spans dropped before they reached the collector.
+pub(crate) fn count_dropped(pipeline: u32, spans: u64) {
+    let pipelines = PIPELINES.read().unwrap_or_else(|e| e.into_inner());
+    if let Some(Some(p)) = pipelines.get(pipeline as usize) {
+        p.counters.dropped.fetch_add(spans, Ordering::Relaxed);
+    }
+}
+
+pub(crate) fn register_pipeline(
+    resource: Arc<Resource>,
+    scope: Str,
+    limits: SpanLimits,
+    counters: Arc<Counters>,
+    processor: Processor,
+) -> Arc<Pipeline> {
+    crate::clock::init();
+    let mut pipelines = PIPELINES.write().unwrap_or_else(|e| e.into_inner());
+    if pipelines.is_empty() {
+        pipelines.push(None);
+    }
+    let pipeline = Arc::new(Pipeline {
+        id: pipelines.len() as u32,
+        resource,
+        scope,
+        limits,
+        processor,
+        counters,
+        shut_down: AtomicBool::new(false),
+    });
+    pipelines.push(Some(pipeline.clone()));
+    drop(pipelines);
+    start_background();
+    pipeline
+}
+
+/// Every live pipeline.
+pub(crate) fn pipelines() -> Vec<Arc<Pipeline>> {
+    PIPELINES
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .flatten()
+        .cloned()
+        .collect()
+}
+
+fn start_background() {
+    STARTED.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("threadline-collector".into())
+            .spawn(|| loop {
+                let records = collect_now();
+                std::thread::park_timeout(if records > 0 {
+                    BUSY_INTERVAL
+                } else {
+                    IDLE_INTERVAL
+                });
+            });
+        if let Err(error) = spawned {
+            crate::diag::warn(format_args!(
+                "cannot start the collector thread, spans are collected only on flush: {error}"
+            ));
+        }
+    });
+}
+
+/// Runs one collection round on the calling thread. Returns the number of records handled.
+pub(crate) fn collect_now() -> usize {
+    let mut guard = lock(&COLLECTOR);
+    guard.get_or_insert_with(Collector::default).round()
+}
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        // Span ids are already uniformly random.
+        self.0 = n;
+    }
+}
+
+type OpenSpans = HashMap<u64, PartialSpan, BuildHasherDefault<IdHasher>>;
+
+struct ChannelState {
+    channel: Arc<ThreadChannel>,
+    open: OpenSpans,
+}
+
+#[derive(Default)]
+struct Collector {
+    channels: Vec<ChannelState>,
+}
+
+struct Round<'a> {
+    pipelines: &'a [Option<Arc<Pipeline>>],
+    clock: Converter,
+    out: HashMap<u32, Vec<SpanData>>,
+}
+
+impl Round<'_> {
+    fn pipeline(&self, id: u32) -> Option<&Arc<Pipeline>> {
+        self.pipelines.get(id as usize).and_then(Option::as_ref)
+    }
+
+    fn emit(&mut self, span: PartialSpan) {
+        if let Some(pipeline) = self.pipeline(span.pipeline) {
+            let data = span.finish(&self.clock, &pipeline.resource, &pipeline.scope);
+            self.out.entry(pipeline.id).or_default().push(data);
+        }
+    }
+
+    fn drop_spans(&self, pipeline: u32, n: u64) {
+        if let Some(p) = self.pipeline(pipeline) {
+            p.counters.dropped.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    fn process(&mut self, open: &mut OpenSpans, record: Record) {
+        match record {
+            Record::Start(start) => {
+                if open.len() >= MAX_OPEN_PER_THREAD {
+                    self.drop_spans(start.pipeline, 1);
+                    return;
+                }
+                let limits = self
+                    .pipeline(start.pipeline)
+                    .map(|p| p.limits)
+                    .unwrap_or_default();
+                let span = PartialSpan::new(
+                    join(start.trace_id),
+                    SpanId(start.span_id),
+                    SpanId(start.parent_id),
+                    start.parent_is_remote,
+                    start.name,
+                    start.kind,
+                    start.pipeline,
+                    start.ticks,
+                    limits,
+                );
+                open.insert(start.span_id, span);
+            }
+            Record::Change { span_id, change } => {
+                if let Some(span) = open.get_mut(&span_id) {
+                    span.apply(change);
+                }
+            }
+            Record::End { span_id, ticks } => {
+                if let Some(mut span) = open.remove(&span_id) {
+                    span.end_ticks = ticks;
+                    self.emit(span);
+                }
+            }
+            Record::Owned(span) => self.emit(*span),
+        }
+    }
+}
+
+impl Collector {
+    fn round(&mut self) -> usize {
+        self.channels
+            .extend(lock(&NEW_CHANNELS).drain(..).map(|channel| ChannelState {
+                channel,
+                open: OpenSpans::default(),
+            }));
+        let pipelines = PIPELINES.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut round = Round {
+            pipelines: &pipelines,
+            clock: Converter::current(),
+            out: HashMap::new(),
+        };
+        let mut handled = 0;
+        for state in &mut self.channels {
+            // SAFETY: the collector, behind its mutex, is the only consumer of `batches` and
+            // the only producer of `recycled`.
+            while let Some(mut batch) = unsafe { state.channel.batches.pop() } {
+                handled += batch.len();
+                for record in batch.drain(..) {
+                    round.process(&mut state.open, record);
+                }
+                if batch.capacity() <= MAX_RECYCLED_CAPACITY {
+                    let _ = unsafe { state.channel.recycled.push(batch) };
+                }
+            }
+        }
+        let direct: Vec<_> = lock(&DIRECT).drain(..).collect();
+        handled += direct.len();
+        for span in direct {
+            round.emit(*span);
+        }
+        self.channels.retain_mut(|state| {
+            let finished =
+                state.channel.closed.load(Ordering::Acquire) && state.channel.batches.len() == 0;
+            if finished {
+                for (_, span) in state.open.drain() {
+                    round.drop_spans(span.pipeline, 1);
+                }
+            }
+            !finished
+        });
+        for (id, spans) in round.out.drain() {
+            if let Some(pipeline) = pipelines.get(id as usize).and_then(Option::as_ref) {
+                pipeline.accept(spans);
+            }
+        }
+        handled
+    }
+}
+
+/// Flushes every live pipeline.
+pub(crate) fn flush_all(deadline: Instant) -> Result<(), FlushError> {
+    crate::local::submit_current_thread();
+    collect_now();
+    let mut result = Ok(());
+    for pipeline in pipelines() {
+        if let Err(e) = pipeline.force_flush(deadline) {
+            result = Err(e);
+        }
+    }
+    result
+}

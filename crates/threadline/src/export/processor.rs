@@ -1,0 +1,307 @@
+//! Processors: how finished spans reach an exporter.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::collector::Counters;
+use crate::data::SpanData;
+use crate::export::{ExportError, Exporter, FlushError};
+
+/// The batch processor's settings; the defaults are OpenTelemetry's.
+///
+/// # Examples
+///
+/// ```
+/// use threadline::BatchConfig;
+/// let config = BatchConfig::default();
+/// assert_eq!(config.max_queue_size, 2048);
+/// assert_eq!(config.max_export_batch_size, 512);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct BatchConfig {
+    /// Spans waiting for export at most; more are dropped and counted (`OTEL_BSP_MAX_QUEUE_SIZE`).
+    pub max_queue_size: usize,
+    /// Longest wait before a partial batch is exported (`OTEL_BSP_SCHEDULE_DELAY`).
+    pub scheduled_delay: Duration,
+    /// Spans per export call at most (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`).
+    pub max_export_batch_size: usize,
+    /// How long an export may take, passed on to exporters that honour it
+    /// (`OTEL_BSP_EXPORT_TIMEOUT`).
+    pub export_timeout: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_queue_size: 2048,
+            scheduled_delay: Duration::from_millis(5000),
+            max_export_batch_size: 512,
+            export_timeout: Duration::from_millis(30_000),
+        }
+    }
+}
+
+pub(crate) enum Processor {
+    /// No exporter: spans are counted as dropped.
+    None(Arc<Counters>),
+    Simple(Mutex<Box<dyn Exporter>>, Arc<Counters>),
+    Batch(Arc<BatchShared>),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Exports one batch and counts the outcome; the first failure of each kind is reported.
+fn export_counted(exporter: &mut dyn Exporter, batch: Vec<SpanData>, counters: &Counters) {
+    let n = batch.len() as u64;
+    if n == 0 {
+        return;
+    }
+    match exporter.export(batch) {
+        Ok(()) => {
+            counters.exported.fetch_add(n, Ordering::Relaxed);
+        }
+        Err(error) => {
+            let before = counters.failed.fetch_add(n, Ordering::Relaxed);
+            if before == 0 || matches!(error, ExportError::Rejected(_)) {
+                crate::diag::warn(format_args!("export failed, spans = {n}, error = {error}"));
+            }
+        }
+    }
+}
+
+impl Processor {
+    pub(crate) fn none(counters: Arc<Counters>) -> Self {
+        Processor::None(counters)
+    }
+
+    pub(crate) fn simple(exporter: Box<dyn Exporter>, counters: Arc<Counters>) -> Self {
+        Processor::Simple(Mutex::new(exporter), counters)
+    }
+
+    pub(crate) fn batch(
+        exporter: Box<dyn Exporter>,
+        config: BatchConfig,
+        counters: Arc<Counters>,
+    ) -> Self {
+        let config = BatchConfig {
+            max_queue_size: config.max_queue_size.max(1),
+            max_export_batch_size: config
+                .max_export_batch_size
+                .clamp(1, config.max_queue_size.max(1)),
+            ..config
+        };
+        let shared = Arc::new(BatchShared {
+            state: Mutex::new(BatchState {
+                queue: VecDeque::new(),
+                flush_requested: 0,
+                flush_done: 0,
+                flush_error: None,
+                shutdown: false,
+                stopped: false,
+            }),
+            wake_worker: Condvar::new(),
+            progress: Condvar::new(),
+            config,
+            counters,
+        });
+        let worker = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("threadline-export".into())
+            .spawn(move || worker.run(exporter));
+        if let Err(error) = spawned {
+            crate::diag::warn(format_args!(
+                "cannot start the export thread, spans will be dropped: {error}"
+            ));
+            lock(&shared.state).stopped = true;
+        }
+        Processor::Batch(shared)
+    }
+
+    pub(crate) fn on_end(&self, spans: Vec<SpanData>) {
+        match self {
+            Processor::None(counters) => {
+                counters
+                    .dropped
+                    .fetch_add(spans.len() as u64, Ordering::Relaxed);
+            }
+            Processor::Simple(exporter, counters) => {
+                export_counted(&mut **lock(exporter), spans, counters);
+            }
+            Processor::Batch(shared) => shared.enqueue(spans),
+        }
+    }
+
+    pub(crate) fn queued(&self) -> usize {
+        match self {
+            Processor::Batch(shared) => lock(&shared.state).queue.len(),
+            _ => 0,
+        }
+    }
+
+    pub(crate) fn force_flush(&self, deadline: Instant) -> Result<(), FlushError> {
+        match self {
+            Processor::None(_) => Ok(()),
+            Processor::Simple(exporter, _) => lock(exporter)
+                .force_flush()
+                .map_err(|e| FlushError::Exporter(e.to_string())),
+            Processor::Batch(shared) => shared.flush(deadline, false),
+        }
+    }
+
+    pub(crate) fn shutdown(&self, deadline: Instant) -> Result<(), FlushError> {
+        match self {
+            Processor::None(_) => Ok(()),
+            Processor::Simple(exporter, _) => lock(exporter)
+                .shutdown()
+                .map_err(|e| FlushError::Exporter(e.to_string())),
+            Processor::Batch(shared) => shared.flush(deadline, true),
+        }
+    }
+}
+
+pub(crate) struct BatchShared {
+    state: Mutex<BatchState>,
+    wake_worker: Condvar,
+    progress: Condvar,
+    config: BatchConfig,
+    counters: Arc<Counters>,
+}
+
+struct BatchState {
+    queue: VecDeque<SpanData>,
+    flush_requested: u64,
+    flush_done: u64,
+    flush_error: Option<String>,
+    shutdown: bool,
+    stopped: bool,
+}
+
+impl BatchShared {
+    fn enqueue(&self, spans: Vec<SpanData>) {
+        let mut state = lock(&self.state);
+        if state.shutdown || state.stopped {
+            self.counters
+                .dropped
+                .fetch_add(spans.len() as u64, Ordering::Relaxed);
+            return;
+        }
+        let room = self.config.max_queue_size.saturating_sub(state.queue.len());
+        let total = spans.len();
+        state.queue.extend(spans.into_iter().take(room));
+        if total > room {
+            self.counters
+                .dropped
+                .fetch_add((total - room) as u64, Ordering::Relaxed);
+        }
+        if state.queue.len() >= self.config.max_export_batch_size {
+            self.wake_worker.notify_one();
+        }
+    }
+
+    fn flush(&self, deadline: Instant, shutdown: bool) -> Result<(), FlushError> {
+        let mut state = lock(&self.state);
+        if state.stopped {
+            return if shutdown {
+                Ok(())
+            } else {
+                Err(FlushError::Shutdown)
+            };
+        }
+        if shutdown {
+            state.shutdown = true;
+        }
+        state.flush_requested += 1;
+        let ticket = state.flush_requested;
+        self.wake_worker.notify_one();
+        loop {
+            if state.flush_done >= ticket || (shutdown && state.stopped) {
+                return match state.flush_error.take() {
+                    Some(e) => Err(FlushError::Exporter(e)),
+                    None => Ok(()),
+                };
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(FlushError::Timeout);
+            }
+            state = self
+                .progress
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn run(&self, mut exporter: Box<dyn Exporter>) {
+        let delay = self.config.scheduled_delay;
+        let max_batch = self.config.max_export_batch_size;
+        let mut last_export = Instant::now();
+        let mut state = lock(&self.state);
+        loop {
+            // Sleep until a batch is full, the schedule is due, or someone asks.
+            loop {
+                let now = Instant::now();
+                let due = !state.queue.is_empty() && now >= last_export + delay;
+                if state.shutdown
+                    || state.flush_requested > state.flush_done
+                    || state.queue.len() >= max_batch
+                    || due
+                {
+                    break;
+                }
+                let wait = if state.queue.is_empty() {
+                    delay
+                } else {
+                    (last_export + delay).saturating_duration_since(now)
+                };
+                state = self
+                    .wake_worker
+                    .wait_timeout(state, wait)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            let flush_target = state.flush_requested;
+            let drain_all = flush_target > state.flush_done || state.shutdown;
+            while !state.queue.is_empty() {
+                let due = Instant::now() >= last_export + delay;
+                if !drain_all && !due && state.queue.len() < max_batch {
+                    break;
+                }
+                let n = state.queue.len().min(max_batch);
+                let batch: Vec<SpanData> = state.queue.drain(..n).collect();
+                drop(state);
+                export_counted(&mut *exporter, batch, &self.counters);
+                last_export = Instant::now();
+                state = lock(&self.state);
+            }
+            if drain_all {
+                let shutdown = state.shutdown;
+                drop(state);
+                let result = if shutdown {
+                    exporter.shutdown()
+                } else {
+                    exporter.force_flush()
+                };
+                state = lock(&self.state);
+                if let Err(e) = result {
+                    state.flush_error = Some(e.to_string());
+                }
+                state.flush_done = flush_target;
+                if shutdown {
+                    // Whatever arrived during shutdown is counted, not silently lost.
+                    let left = state.queue.len() as u64;
+                    state.queue.clear();
+                    self.counters.dropped.fetch_add(left, Ordering::Relaxed);
+                    state.stopped = true;
+                    self.progress.notify_all();
+                    return;
+                }
+                self.progress.notify_all();
+            }
+        }
+    }
+}

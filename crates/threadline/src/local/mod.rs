@@ -1,0 +1,444 @@
+//! The hot path: per-thread span recording.
+//!
+//! Every thread has a log of [`Record`]s and a stack of entered spans. Starting, changing and
+//! ending a span appends a record to the log, reading the clock and the thread's id generator;
+//! nothing is shared with other threads. When the thread leaves its outermost span (or the log
+//! grows past a threshold) the whole log moves to the collector through the thread's own
+//! single-producer ring, and a recycled buffer takes its place.
+
+pub(crate) mod ring;
+
+use std::cell::{Cell, UnsafeCell};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::clock;
+use crate::collector::assemble::{Change, PartialSpan};
+use crate::context::TraceState;
+use crate::data::SpanKind;
+use crate::id::TraceId;
+use crate::value::Str;
+use ring::Ring;
+
+/// Records in a log before it is handed over even though spans are still open.
+const SUBMIT_THRESHOLD: usize = 1024;
+/// Records a log may hold while the ring is full; past this the log is dropped and counted.
+const MAX_LOG_RECORDS: usize = 64 * 1024;
+/// Batches in flight per thread.
+const RING_CAPACITY: usize = 1024;
+/// Fresh buffers start with room for this many records.
+const INITIAL_BUFFER: usize = 128;
+
+/// A span starting on this thread.
+pub(crate) struct Start {
+    pub(crate) span_id: u64,
+    pub(crate) parent_id: u64,
+    pub(crate) trace_id: [u64; 2],
+    pub(crate) name: Str,
+    pub(crate) ticks: u64,
+    pub(crate) pipeline: u32,
+    pub(crate) kind: SpanKind,
+    pub(crate) parent_is_remote: bool,
+}
+
+pub(crate) enum Record {
+    Start(Start),
+    Change {
+        span_id: u64,
+        change: Change,
+    },
+    End {
+        span_id: u64,
+        ticks: u64,
+    },
+    /// A self-contained span (one made with `Span`, which can cross threads).
+    Owned(Box<PartialSpan>),
+}
+
+/// The two rings between one thread and the collector.
+pub(crate) struct ThreadChannel {
+    pub(crate) batches: Ring<Vec<Record>>,
+    pub(crate) recycled: Ring<Vec<Record>>,
+    pub(crate) closed: AtomicBool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FrameKind {
+    /// A span recorded in this thread's log.
+    Local,
+    /// A `Span` being polled or entered; the pointer is valid while the frame is on the stack.
+    Owned(*mut PartialSpan),
+    /// A context without a span of ours: a remote parent or an explicitly attached context.
+    Context,
+}
+
+pub(crate) struct Frame {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: u64,
+    pub(crate) trace_state: TraceState,
+    pub(crate) pipeline: u32,
+    pub(crate) sampled: bool,
+    pub(crate) remote: bool,
+    pub(crate) ended: bool,
+    pub(crate) kind: FrameKind,
+}
+
+pub(crate) struct LocalLog {
+    records: Vec<Record>,
+    stack: Vec<Frame>,
+    channel: Arc<ThreadChannel>,
+}
+
+/// The state of the top of the stack, readable without touching the log: the one load and
+/// branch that an unsampled span costs.
+pub(crate) const TOP_NONE: u8 = 0;
+pub(crate) const TOP_SAMPLED: u8 = 1;
+pub(crate) const TOP_UNSAMPLED: u8 = 2;
+
+thread_local! {
+    pub(crate) static TOP: Cell<u8> = const { Cell::new(TOP_NONE) };
+    static LOG: UnsafeCell<LocalLog> = UnsafeCell::new(LocalLog::new());
+}
+
+impl LocalLog {
+    fn new() -> Self {
+        let channel = Arc::new(ThreadChannel {
+            batches: Ring::new(RING_CAPACITY),
+            recycled: Ring::new(RING_CAPACITY),
+            closed: AtomicBool::new(false),
+        });
+        crate::collector::register_channel(channel.clone());
+        LocalLog {
+            records: Vec::with_capacity(INITIAL_BUFFER),
+            stack: Vec::with_capacity(16),
+            channel,
+        }
+    }
+
+    #[inline]
+    fn top(&self) -> Option<&Frame> {
+        self.stack.iter().rev().find(|f| !f.ended)
+    }
+
+    fn refresh_top(&self) {
+        let state = match self.top() {
+            // A remote parent sends new spans down the slow path, where the sampler is asked.
+            None => TOP_NONE,
+            Some(f) if f.remote => TOP_NONE,
+            Some(f) if f.sampled => TOP_SAMPLED,
+            Some(_) => TOP_UNSAMPLED,
+        };
+        TOP.with(|t| t.set(state));
+    }
+
+    /// Moves the log to the collector. Keeps it when the ring is full, up to a bound.
+    fn submit(&mut self) {
+        if self.records.is_empty() {
+            return;
+        }
+        if self.channel.batches.is_full() {
+            if self.records.len() >= MAX_LOG_RECORDS {
+                self.discard();
+            }
+            return;
+        }
+        // SAFETY: this thread is the only consumer of `recycled` and producer of `batches`.
+        let fresh = unsafe { self.channel.recycled.pop() }
+            .unwrap_or_else(|| Vec::with_capacity(INITIAL_BUFFER));
+        let batch = std::mem::replace(&mut self.records, fresh);
+        if let Err(batch) = unsafe { self.channel.batches.push(batch) } {
+            // Unreachable after the fullness check, but never lose the records.
+            self.records = batch;
+        }
+    }
+
+    /// Throws the log away, counting each span it started against its pipeline.
+    #[cold]
+    fn discard(&mut self) {
+        for record in self.records.drain(..) {
+            match record {
+                Record::Start(start) => crate::collector::count_dropped(start.pipeline, 1),
+                Record::Owned(span) => crate::collector::count_dropped(span.pipeline, 1),
+                _ => {}
+            }
+        }
+    }
+
+    #[inline]
+    fn after_end(&mut self) {
+        if self.stack.is_empty() || self.records.len() >= SUBMIT_THRESHOLD {
+            self.submit();
+        }
+    }
+}
+
+impl Drop for LocalLog {
+    fn drop(&mut self) {
+        TOP.try_with(|t| t.set(TOP_NONE)).ok();
+        self.submit();
+        if !self.records.is_empty() {
+            self.discard();
+        }
+        self.channel.closed.store(true, Ordering::Release);
+    }
+}
+
+#[inline]
+fn with_log<R>(f: impl FnOnce(&mut LocalLog) -> R) -> Option<R> {
+    // SAFETY: the log is only reached through this function, and the closures passed to it
+    // never call back into user code, so no two `&mut` to it exist at once.
+    LOG.try_with(|log| f(unsafe { &mut *log.get() })).ok()
+}
+
+/// What the parent of a new span is.
+pub(crate) struct ParentInfo {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: u64,
+    pub(crate) sampled: bool,
+    pub(crate) remote: bool,
+    pub(crate) trace_state: TraceState,
+}
+
+/// The current span's identity, if any.
+pub(crate) fn current_parent() -> Option<ParentInfo> {
+    with_log(|log| {
+        log.top().map(|f| ParentInfo {
+            trace_id: f.trace_id,
+            span_id: f.span_id,
+            sampled: f.sampled,
+            remote: f.remote,
+            trace_state: f.trace_state.clone(),
+        })
+    })
+    .flatten()
+}
+
+/// A handle on the current span, as stored on the stack.
+pub(crate) fn current_frame() -> Option<(TraceId, u64, bool, FrameKind)> {
+    with_log(|log| {
+        log.top()
+            .map(|f| (f.trace_id, f.span_id, f.sampled, f.kind))
+    })
+    .flatten()
+}
+
+/// Starts a sampled child of the current sampled span, if there is one: the common case,
+/// kept free of sampler calls and allocation.
+#[inline]
+pub(crate) fn start_child(
+    name: Str,
+    pipeline: Option<u32>,
+    kind: SpanKind,
+) -> Result<(TraceId, u64, u32), Str> {
+    let result = with_log(|log| {
+        let (trace_id, parent_id, parent_pipeline, trace_state_empty) = match log.stack.last() {
+            Some(f) if !f.ended && f.sampled && !f.remote => {
+                (f.trace_id, f.span_id, f.pipeline, f.trace_state.is_empty())
+            }
+            _ => return Err(name),
+        };
+        if !trace_state_empty {
+            return Err(name);
+        }
+        let span_id = crate::id::next_random();
+        let pipeline = pipeline.unwrap_or(parent_pipeline);
+        let ticks = clock::now();
+        log.records.push(Record::Start(Start {
+            span_id,
+            parent_id,
+            trace_id: split(trace_id),
+            name,
+            ticks,
+            pipeline,
+            kind,
+            parent_is_remote: false,
+        }));
+        let depth = log.stack.len() as u32;
+        log.stack.push(Frame {
+            trace_id,
+            span_id,
+            trace_state: TraceState::EMPTY,
+            pipeline,
+            sampled: true,
+            remote: false,
+            ended: false,
+            kind: FrameKind::Local,
+        });
+        Ok((trace_id, span_id, depth))
+    });
+    match result {
+        Some(r) => r,
+        None => Err("".into()),
+    }
+}
+
+/// Everything a span start may need beyond the fast path.
+pub(crate) struct StartArgs {
+    pub(crate) name: Str,
+    pub(crate) kind: SpanKind,
+    pub(crate) trace_id: TraceId,
+    pub(crate) parent_id: u64,
+    pub(crate) parent_is_remote: bool,
+    pub(crate) trace_state: TraceState,
+    pub(crate) pipeline: u32,
+    pub(crate) sampled: bool,
+    pub(crate) changes: Vec<Change>,
+}
+
+/// Starts a local span with an explicit identity and enters it. Returns its id and depth.
+pub(crate) fn start_local(args: StartArgs) -> Option<(u64, u32)> {
+    with_log(|log| {
+        let span_id = crate::id::next_random();
+        if args.sampled {
+            let ticks = clock::now();
+            log.records.push(Record::Start(Start {
+                span_id,
+                parent_id: args.parent_id,
+                trace_id: split(args.trace_id),
+                name: args.name,
+                ticks,
+                pipeline: args.pipeline,
+                kind: args.kind,
+                parent_is_remote: args.parent_is_remote,
+            }));
+            if !args.trace_state.is_empty() {
+                log.records.push(Record::Change {
+                    span_id,
+                    change: Change::TraceState(args.trace_state.clone()),
+                });
+            }
+            for change in args.changes {
+                log.records.push(Record::Change { span_id, change });
+            }
+        }
+        let depth = log.stack.len() as u32;
+        log.stack.push(Frame {
+            trace_id: args.trace_id,
+            span_id,
+            trace_state: args.trace_state,
+            pipeline: args.pipeline,
+            sampled: args.sampled,
+            remote: false,
+            ended: false,
+            kind: FrameKind::Local,
+        });
+        log.refresh_top();
+        (span_id, depth)
+    })
+}
+
+/// Pushes a frame for a span that is not recorded in the log (an owned span or a context).
+pub(crate) fn push_frame(frame: Frame) -> Option<u32> {
+    with_log(|log| {
+        let depth = log.stack.len() as u32;
+        log.stack.push(frame);
+        log.refresh_top();
+        depth
+    })
+}
+
+/// Pops (or marks ended) the frame at `depth` that holds `span_id`, writing an end record when
+/// it is a sampled local span.
+#[inline]
+pub(crate) fn end_frame(span_id: u64, depth: u32) {
+    let ticks = clock::now();
+    with_log(|log| {
+        let depth = depth as usize;
+        let index = match log.stack.get(depth) {
+            Some(f) if f.span_id == span_id && !f.ended => depth,
+            _ => match log
+                .stack
+                .iter()
+                .rposition(|f| f.span_id == span_id && !f.ended)
+            {
+                Some(i) => i,
+                None => return,
+            },
+        };
+        let frame = &mut log.stack[index];
+        if frame.sampled && frame.kind == FrameKind::Local {
+            log.records.push(Record::End { span_id, ticks });
+        }
+        if index + 1 == log.stack.len() {
+            log.stack.pop();
+            while log.stack.last().is_some_and(|f| f.ended) {
+                log.stack.pop();
+            }
+        } else {
+            log.stack[index].ended = true;
+        }
+        log.refresh_top();
+        log.after_end();
+    });
+}
+
+/// Ends the innermost entered span, whatever entered it (the seed API's `end_span`).
+pub(crate) fn end_top() {
+    let top = with_log(|log| {
+        log.stack
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, f)| !f.ended)
+            .map(|(i, f)| (f.span_id, i as u32))
+    })
+    .flatten();
+    if let Some((span_id, depth)) = top {
+        end_frame(span_id, depth);
+    }
+}
+
+/// Records a change to a span. Changes to a span entered from a `Span` go to that span's own
+/// storage; changes to a local span go to the log.
+pub(crate) fn change(span_id: u64, owned: bool, change: Change) {
+    with_log(|log| {
+        if owned {
+            if let Some(FrameKind::Owned(ptr)) = log
+                .stack
+                .iter()
+                .rev()
+                .find(|f| f.span_id == span_id)
+                .map(|f| f.kind)
+            {
+                // SAFETY: an `Owned` frame's pointer is valid while the frame is on the stack,
+                // and only this thread touches the span meanwhile.
+                unsafe { (*ptr).apply(change) };
+            }
+            return;
+        }
+        log.records.push(Record::Change { span_id, change });
+        if log.stack.is_empty() {
+            log.submit();
+        }
+    });
+}
+
+/// Hands a finished owned span to the collector.
+pub(crate) fn finish_owned(span: Box<PartialSpan>) {
+    let mut slot = Some(span);
+    with_log(|log| {
+        if let Some(span) = slot.take() {
+            log.records.push(Record::Owned(span));
+            log.after_end();
+        }
+    });
+    if let Some(span) = slot {
+        // The thread is exiting and its log is gone: hand the span over directly.
+        crate::collector::submit_direct(span);
+    }
+}
+
+/// Moves this thread's records to the collector now.
+pub(crate) fn submit_current_thread() {
+    with_log(|log| log.submit());
+}
+
+#[inline]
+pub(crate) fn split(id: TraceId) -> [u64; 2] {
+    [(id.0 >> 64) as u64, id.0 as u64]
+}
+
+#[inline]
+pub(crate) fn join(parts: [u64; 2]) -> TraceId {
+    TraceId(((parts[0] as u128) << 64) | parts[1] as u128)
+}
