@@ -97,7 +97,7 @@ impl SpanRef {
         SpanId(self.span_id)
     }
 
-    #[inline]
+    #[inline(always)]
     fn record(&self, change: impl FnOnce() -> Change) {
         if self.is_recording() {
             local::change(self.span_id, self.flags & OWNED != 0, change());

@@ -175,10 +175,7 @@ impl Tracer {
     /// [`FlushError::Timeout`] when the exporter did not finish in time,
     /// [`FlushError::Shutdown`] after [`Tracer::shutdown`].
     pub fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
-        let deadline = Instant::now() + timeout;
-        local::submit_current_thread();
-        collector::collect_now();
-        self.inner.pipeline.force_flush(deadline)
+        collector::flush_pipeline(&self.inner.pipeline, Instant::now() + timeout)
     }
 
     /// Flushes, then shuts the exporter down. Spans ended afterwards are dropped and counted.
@@ -188,9 +185,9 @@ impl Tracer {
     /// As [`Tracer::flush`].
     pub fn shutdown(&self, timeout: Duration) -> Result<(), FlushError> {
         let deadline = Instant::now() + timeout;
-        local::submit_current_thread();
-        collector::collect_now();
-        self.inner.pipeline.shutdown(deadline)
+        let flushed = collector::flush_pipeline(&self.inner.pipeline, deadline);
+        let shut = self.inner.pipeline.shutdown(deadline);
+        flushed.and(shut)
     }
 
     /// Counters of spans exported, failed, dropped and queued.

@@ -44,13 +44,19 @@ pub(crate) struct PartialSpan {
     pub(crate) start_ticks: u64,
     pub(crate) end_ticks: u64,
     attributes: Vec<KeyValue>,
+    /// Everything most spans never have, kept out of line so the common span stays small.
+    extras: Option<Box<Extras>>,
+    pub(crate) limits: SpanLimits,
+}
+
+#[derive(Default)]
+struct Extras {
     annotations: Vec<(u64, Str, Vec<KeyValue>, u32)>,
     message_events: Vec<(u64, MessageEvent)>,
     links: Vec<Link>,
     status: Option<Status>,
     stack_trace: Option<String>,
     dropped: DroppedCounts,
-    pub(crate) limits: SpanLimits,
 }
 
 impl PartialSpan {
@@ -78,14 +84,13 @@ impl PartialSpan {
             start_ticks,
             end_ticks: 0,
             attributes: Vec::new(),
-            annotations: Vec::new(),
-            message_events: Vec::new(),
-            links: Vec::new(),
-            status: None,
-            stack_trace: None,
-            dropped: DroppedCounts::default(),
+            extras: None,
             limits,
         }
+    }
+
+    fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Default::default)
     }
 
     pub(crate) fn apply(&mut self, change: Change) {
@@ -99,19 +104,22 @@ impl PartialSpan {
                     }
                     self.attributes.push(kv);
                 } else {
-                    self.dropped.attributes += 1;
+                    self.extras().dropped.attributes += 1;
                 }
             }
             Change::Annotation(body, ticks) => {
-                if (self.annotations.len() as u32) < self.limits.annotations {
+                let limits = self.limits;
+                let extras = self.extras();
+                if (extras.annotations.len() as u32) < limits.annotations {
                     let (description, mut attributes) = *body;
-                    let max = self.limits.attributes_per_annotation as usize;
+                    let max = limits.attributes_per_annotation as usize;
                     let dropped = attributes.len().saturating_sub(max) as u32;
                     attributes.truncate(max);
-                    self.annotations
+                    extras
+                        .annotations
                         .push((ticks, description, attributes, dropped));
                 } else {
-                    self.dropped.annotations += 1;
+                    extras.dropped.annotations += 1;
                 }
             }
             Change::Message {
@@ -121,8 +129,10 @@ impl PartialSpan {
                 uncompressed,
                 compressed,
             } => {
-                if (self.message_events.len() as u32) < self.limits.message_events {
-                    self.message_events.push((
+                let limits = self.limits;
+                let extras = self.extras();
+                if (extras.message_events.len() as u32) < limits.message_events {
+                    extras.message_events.push((
                         ticks,
                         MessageEvent {
                             time_unix_nano: 0,
@@ -133,26 +143,28 @@ impl PartialSpan {
                         },
                     ));
                 } else {
-                    self.dropped.message_events += 1;
+                    extras.dropped.message_events += 1;
                 }
             }
             Change::Link(link) => {
-                if (self.links.len() as u32) < self.limits.links {
+                let limits = self.limits;
+                let extras = self.extras();
+                if (extras.links.len() as u32) < limits.links {
                     let mut link = *link;
-                    let max = self.limits.attributes_per_link as usize;
+                    let max = limits.attributes_per_link as usize;
                     if link.attributes.len() > max {
                         link.dropped_attributes_count += (link.attributes.len() - max) as u32;
                         link.attributes.truncate(max);
                     }
-                    self.links.push(link);
+                    extras.links.push(link);
                 } else {
-                    self.dropped.links += 1;
+                    extras.dropped.links += 1;
                 }
             }
-            Change::Status(status) => self.status = Some(*status),
+            Change::Status(status) => self.extras().status = Some(*status),
             Change::Kind(kind) => self.kind = kind,
             Change::Name(name) => self.name = name,
-            Change::StackTrace(trace) => self.stack_trace = Some(*trace),
+            Change::StackTrace(trace) => self.extras().stack_trace = Some(*trace),
             Change::TraceState(state) => self.trace_state = state,
         }
     }
@@ -166,6 +178,7 @@ impl PartialSpan {
     ) -> SpanData {
         let start = clock.unix_nanos(self.start_ticks);
         let end = clock.unix_nanos(self.end_ticks).max(start);
+        let extras = self.extras.map(|e| *e).unwrap_or_default();
         SpanData {
             trace_id: self.trace_id,
             span_id: self.span_id,
@@ -177,7 +190,7 @@ impl PartialSpan {
             start_time_unix_nano: start,
             end_time_unix_nano: end,
             attributes: self.attributes,
-            annotations: self
+            annotations: extras
                 .annotations
                 .into_iter()
                 .map(|(ticks, description, attributes, dropped)| Annotation {
@@ -187,7 +200,7 @@ impl PartialSpan {
                     dropped_attributes_count: dropped,
                 })
                 .collect(),
-            message_events: self
+            message_events: extras
                 .message_events
                 .into_iter()
                 .map(|(ticks, mut event)| {
@@ -195,10 +208,10 @@ impl PartialSpan {
                     event
                 })
                 .collect(),
-            links: self.links,
-            status: self.status,
-            stack_trace: self.stack_trace,
-            dropped: self.dropped,
+            links: extras.links,
+            status: extras.status,
+            stack_trace: extras.stack_trace,
+            dropped: extras.dropped,
             resource: resource.clone(),
             scope: scope.clone(),
         }

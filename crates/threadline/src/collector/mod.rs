@@ -4,7 +4,6 @@
 pub(crate) mod assemble;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, RwLock};
 use std::time::{Duration, Instant};
@@ -92,11 +91,13 @@ impl Pipeline {
         result
     }
 
-    fn accept(&self, spans: Vec<SpanData>) {
+    /// Takes the spans out of `spans`, leaving its capacity for the next round.
+    fn accept(&self, spans: &mut Vec<SpanData>) {
         if self.shut_down.load(Ordering::Acquire) {
             self.counters
                 .dropped
                 .fetch_add(spans.len() as u64, Ordering::Relaxed);
+            spans.clear();
             return;
         }
         self.processor.on_end(spans);
@@ -109,6 +110,14 @@ static DIRECT: Mutex<Vec<Box<PartialSpan>>> = Mutex::new(Vec::new());
 static PIPELINES: RwLock<Vec<Option<Arc<Pipeline>>>> = RwLock::new(Vec::new());
 static COLLECTOR: Mutex<Option<Collector>> = Mutex::new(None);
 static STARTED: Once = Once::new();
+static COLLECTOR_THREAD: std::sync::OnceLock<std::thread::Thread> = std::sync::OnceLock::new();
+
+/// Wakes the collector early: an export queue has room again.
+pub(crate) fn wake() {
+    if let Some(thread) = COLLECTOR_THREAD.get() {
+        thread.unpark();
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -172,13 +181,16 @@ fn start_background() {
     STARTED.call_once(|| {
         let spawned = std::thread::Builder::new()
             .name("threadline-collector".into())
-            .spawn(|| loop {
-                let records = collect_now();
-                std::thread::park_timeout(if records > 0 {
-                    BUSY_INTERVAL
-                } else {
-                    IDLE_INTERVAL
-                });
+            .spawn(|| {
+                let _ = COLLECTOR_THREAD.set(std::thread::current());
+                loop {
+                    let records = collect_now();
+                    std::thread::park_timeout(if records > 0 {
+                        BUSY_INTERVAL
+                    } else {
+                        IDLE_INTERVAL
+                    });
+                }
             });
         if let Err(error) = spawned {
             crate::diag::warn(format_args!(
@@ -194,40 +206,37 @@ pub(crate) fn collect_now() -> usize {
     guard.get_or_insert_with(Collector::default).round()
 }
 
+/// The spans a thread has open, in start order. Guards end in reverse order, so an end or a
+/// change almost always concerns the last entry: no hashing.
 #[derive(Default)]
-struct IdHasher(u64);
+struct OpenSpans(Vec<PartialSpan>);
 
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ b as u64;
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        // Span ids are already uniformly random.
-        self.0 = n;
+impl OpenSpans {
+    fn position(&self, span_id: u64) -> Option<usize> {
+        self.0.iter().rposition(|s| s.span_id.0 == span_id)
     }
 }
-
-type OpenSpans = HashMap<u64, PartialSpan, BuildHasherDefault<IdHasher>>;
 
 struct ChannelState {
     channel: Arc<ThreadChannel>,
     open: OpenSpans,
+    consumed: u64,
 }
 
 #[derive(Default)]
 struct Collector {
     channels: Vec<ChannelState>,
+    /// Where the next round starts, so that a busy thread cannot starve the others.
+    next: usize,
+    /// Finished spans per pipeline id, kept between rounds for their capacity.
+    out: HashMap<u32, Vec<SpanData>>,
 }
 
 struct Round<'a> {
     pipelines: &'a [Option<Arc<Pipeline>>],
     clock: Converter,
-    out: HashMap<u32, Vec<SpanData>>,
+    out: &'a mut HashMap<u32, Vec<SpanData>>,
+    emitted: usize,
 }
 
 impl Round<'_> {
@@ -239,6 +248,7 @@ impl Round<'_> {
         if let Some(pipeline) = self.pipeline(span.pipeline) {
             let data = span.finish(&self.clock, &pipeline.resource, &pipeline.scope);
             self.out.entry(pipeline.id).or_default().push(data);
+            self.emitted += 1;
         }
     }
 
@@ -251,7 +261,7 @@ impl Round<'_> {
     fn process(&mut self, open: &mut OpenSpans, record: Record) {
         match record {
             Record::Start(start) => {
-                if open.len() >= MAX_OPEN_PER_THREAD {
+                if open.0.len() >= MAX_OPEN_PER_THREAD {
                     self.drop_spans(start.pipeline, 1);
                     return;
                 }
@@ -259,7 +269,7 @@ impl Round<'_> {
                     .pipeline(start.pipeline)
                     .map(|p| p.limits)
                     .unwrap_or_default();
-                let span = PartialSpan::new(
+                open.0.push(PartialSpan::new(
                     join(start.trace_id),
                     SpanId(start.span_id),
                     SpanId(start.parent_id),
@@ -269,16 +279,19 @@ impl Round<'_> {
                     start.pipeline,
                     start.ticks,
                     limits,
-                );
-                open.insert(start.span_id, span);
+                ));
             }
             Record::Change { span_id, change } => {
-                if let Some(span) = open.get_mut(&span_id) {
-                    span.apply(change);
+                if let Some(i) = open.position(span_id) {
+                    open.0[i].apply(change);
                 }
             }
             Record::End { span_id, ticks } => {
-                if let Some(mut span) = open.remove(&span_id) {
+                let span = match open.0.last() {
+                    Some(last) if last.span_id.0 == span_id => open.0.pop(),
+                    _ => open.position(span_id).map(|i| open.0.remove(i)),
+                };
+                if let Some(mut span) = span {
                     span.end_ticks = ticks;
                     self.emit(span);
                 }
@@ -294,27 +307,48 @@ impl Collector {
             .extend(lock(&NEW_CHANNELS).drain(..).map(|channel| ChannelState {
                 channel,
                 open: OpenSpans::default(),
+                consumed: 0,
             }));
         let pipelines = PIPELINES.read().unwrap_or_else(|e| e.into_inner()).clone();
+        // Take no more from the threads than the export queues can hold: the rest waits in
+        // the threads' bounded rings instead of being dropped here.
+        let budget = pipelines
+            .iter()
+            .flatten()
+            .map(|p| p.processor.room())
+            .min()
+            .unwrap_or(usize::MAX);
         let mut round = Round {
             pipelines: &pipelines,
             clock: Converter::current(),
-            out: HashMap::new(),
+            out: &mut self.out,
+            emitted: 0,
         };
         let mut handled = 0;
-        for state in &mut self.channels {
-            // SAFETY: the collector, behind its mutex, is the only consumer of `batches` and
-            // the only producer of `recycled`.
-            while let Some(mut batch) = unsafe { state.channel.batches.pop() } {
+        let count = self.channels.len();
+        for k in 0..count {
+            let state = &mut self.channels[(self.next + k) % count];
+            while round.emitted < budget {
+                // SAFETY: the collector, behind its mutex, is the only consumer of `batches`
+                // and the only producer of `recycled`.
+                let Some(mut batch) = (unsafe { state.channel.batches.pop() }) else {
+                    break;
+                };
                 handled += batch.len();
+                state.consumed += batch.len() as u64;
                 for record in batch.drain(..) {
                     round.process(&mut state.open, record);
                 }
+                state
+                    .channel
+                    .consumed
+                    .store(state.consumed, Ordering::Release);
                 if batch.capacity() <= MAX_RECYCLED_CAPACITY {
                     let _ = unsafe { state.channel.recycled.push(batch) };
                 }
             }
         }
+        self.next = self.next.wrapping_add(1);
         let direct: Vec<_> = lock(&DIRECT).drain(..).collect();
         handled += direct.len();
         for span in direct {
@@ -324,28 +358,46 @@ impl Collector {
             let finished =
                 state.channel.closed.load(Ordering::Acquire) && state.channel.batches.len() == 0;
             if finished {
-                for (_, span) in state.open.drain() {
+                for span in state.open.0.drain(..) {
                     round.drop_spans(span.pipeline, 1);
                 }
             }
             !finished
         });
-        for (id, spans) in round.out.drain() {
-            if let Some(pipeline) = pipelines.get(id as usize).and_then(Option::as_ref) {
-                pipeline.accept(spans);
+        for (id, spans) in round.out.iter_mut() {
+            match pipelines.get(*id as usize).and_then(Option::as_ref) {
+                Some(pipeline) => pipeline.accept(spans),
+                None => spans.clear(),
             }
         }
+        self.out
+            .retain(|id, _| pipelines.get(*id as usize).is_some_and(Option::is_some));
         handled
+    }
+}
+
+/// Collects and exports until nothing is left in the threads' rings for `pipeline`, or the
+/// deadline passes. The collector takes only what the export queue has room for, so this
+/// alternates collecting and draining the queue.
+pub(crate) fn flush_pipeline(pipeline: &Pipeline, deadline: Instant) -> Result<(), FlushError> {
+    crate::local::submit_current_thread();
+    loop {
+        let handled = collect_now();
+        pipeline.force_flush(deadline)?;
+        if handled == 0 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(FlushError::Timeout);
+        }
     }
 }
 
 /// Flushes every live pipeline.
 pub(crate) fn flush_all(deadline: Instant) -> Result<(), FlushError> {
-    crate::local::submit_current_thread();
-    collect_now();
     let mut result = Ok(());
     for pipeline in pipelines() {
-        if let Err(e) = pipeline.force_flush(deadline) {
+        if let Err(e) = flush_pipeline(&pipeline, deadline) {
             result = Err(e);
         }
     }

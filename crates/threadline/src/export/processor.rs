@@ -121,17 +121,37 @@ impl Processor {
         Processor::Batch(shared)
     }
 
-    pub(crate) fn on_end(&self, spans: Vec<SpanData>) {
+    /// Takes every span out of `spans`.
+    pub(crate) fn on_end(&self, spans: &mut Vec<SpanData>) {
         match self {
             Processor::None(counters) => {
                 counters
                     .dropped
                     .fetch_add(spans.len() as u64, Ordering::Relaxed);
+                spans.clear();
             }
             Processor::Simple(exporter, counters) => {
-                export_counted(&mut **lock(exporter), spans, counters);
+                export_counted(&mut **lock(exporter), std::mem::take(spans), counters);
             }
             Processor::Batch(shared) => shared.enqueue(spans),
+        }
+    }
+
+    /// How many more spans the processor takes without dropping.
+    pub(crate) fn room(&self) -> usize {
+        match self {
+            Processor::Batch(shared) => {
+                let state = lock(&shared.state);
+                if state.shutdown || state.stopped {
+                    usize::MAX
+                } else {
+                    shared
+                        .config
+                        .max_queue_size
+                        .saturating_sub(state.queue.len())
+                }
+            }
+            _ => usize::MAX,
         }
     }
 
@@ -181,22 +201,24 @@ struct BatchState {
 }
 
 impl BatchShared {
-    fn enqueue(&self, spans: Vec<SpanData>) {
+    fn enqueue(&self, spans: &mut Vec<SpanData>) {
         let mut state = lock(&self.state);
         if state.shutdown || state.stopped {
             self.counters
                 .dropped
                 .fetch_add(spans.len() as u64, Ordering::Relaxed);
+            spans.clear();
             return;
         }
         let room = self.config.max_queue_size.saturating_sub(state.queue.len());
         let total = spans.len();
-        state.queue.extend(spans.into_iter().take(room));
         if total > room {
             self.counters
                 .dropped
                 .fetch_add((total - room) as u64, Ordering::Relaxed);
+            spans.truncate(room);
         }
+        state.queue.extend(spans.drain(..));
         if state.queue.len() >= self.config.max_export_batch_size {
             self.wake_worker.notify_one();
         }
@@ -275,6 +297,7 @@ impl BatchShared {
                 let batch: Vec<SpanData> = state.queue.drain(..n).collect();
                 drop(state);
                 export_counted(&mut *exporter, batch, &self.counters);
+                crate::collector::wake();
                 last_export = Instant::now();
                 state = lock(&self.state);
             }

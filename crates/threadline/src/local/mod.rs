@@ -9,7 +9,7 @@
 pub(crate) mod ring;
 
 use std::cell::{Cell, UnsafeCell};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::clock;
@@ -26,6 +26,9 @@ const SUBMIT_THRESHOLD: usize = 1024;
 const MAX_LOG_RECORDS: usize = 64 * 1024;
 /// Batches in flight per thread.
 const RING_CAPACITY: usize = 1024;
+/// Records handed to the collector but not yet processed, per thread, at most: with the log's
+/// own bound this caps what a thread can pin while the collector is behind.
+const MAX_IN_FLIGHT_RECORDS: u64 = 64 * 1024;
 /// Fresh buffers start with room for this many records.
 const INITIAL_BUFFER: usize = 128;
 
@@ -60,6 +63,8 @@ pub(crate) struct ThreadChannel {
     pub(crate) batches: Ring<Vec<Record>>,
     pub(crate) recycled: Ring<Vec<Record>>,
     pub(crate) closed: AtomicBool,
+    /// Records the collector has processed; written by the collector only.
+    pub(crate) consumed: AtomicU64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -87,6 +92,8 @@ pub(crate) struct LocalLog {
     records: Vec<Record>,
     stack: Vec<Frame>,
     channel: Arc<ThreadChannel>,
+    /// Records handed to the collector so far.
+    submitted: u64,
 }
 
 /// The state of the top of the stack, readable without touching the log: the one load and
@@ -106,12 +113,14 @@ impl LocalLog {
             batches: Ring::new(RING_CAPACITY),
             recycled: Ring::new(RING_CAPACITY),
             closed: AtomicBool::new(false),
+            consumed: AtomicU64::new(0),
         });
         crate::collector::register_channel(channel.clone());
         LocalLog {
             records: Vec::with_capacity(INITIAL_BUFFER),
             stack: Vec::with_capacity(16),
             channel,
+            submitted: 0,
         }
     }
 
@@ -136,8 +145,13 @@ impl LocalLog {
         if self.records.is_empty() {
             return;
         }
-        if self.channel.batches.is_full() {
-            if self.records.len() >= MAX_LOG_RECORDS {
+        let in_flight = self
+            .submitted
+            .wrapping_sub(self.channel.consumed.load(Ordering::Acquire));
+        if self.channel.batches.is_full() || in_flight >= MAX_IN_FLIGHT_RECORDS {
+            // The collector is behind. Between spans, drop what cannot go (counted); inside a
+            // span, keep recording up to a bound in case the collector catches up first.
+            if self.stack.is_empty() || self.records.len() >= MAX_LOG_RECORDS {
                 self.discard();
             }
             return;
@@ -146,21 +160,31 @@ impl LocalLog {
         let fresh = unsafe { self.channel.recycled.pop() }
             .unwrap_or_else(|| Vec::with_capacity(INITIAL_BUFFER));
         let batch = std::mem::replace(&mut self.records, fresh);
-        if let Err(batch) = unsafe { self.channel.batches.push(batch) } {
+        let len = batch.len() as u64;
+        match unsafe { self.channel.batches.push(batch) } {
+            Ok(()) => self.submitted = self.submitted.wrapping_add(len),
             // Unreachable after the fullness check, but never lose the records.
-            self.records = batch;
+            Err(batch) => self.records = batch,
         }
     }
 
     /// Throws the log away, counting each span it started against its pipeline.
     #[cold]
     fn discard(&mut self) {
+        let mut counts: Vec<(u32, u64)> = Vec::new();
         for record in self.records.drain(..) {
-            match record {
-                Record::Start(start) => crate::collector::count_dropped(start.pipeline, 1),
-                Record::Owned(span) => crate::collector::count_dropped(span.pipeline, 1),
-                _ => {}
+            let pipeline = match record {
+                Record::Start(start) => start.pipeline,
+                Record::Owned(span) => span.pipeline,
+                _ => continue,
+            };
+            match counts.iter_mut().find(|(p, _)| *p == pipeline) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((pipeline, 1)),
             }
+        }
+        for (pipeline, n) in counts {
+            crate::collector::count_dropped(pipeline, n);
         }
     }
 
@@ -183,7 +207,7 @@ impl Drop for LocalLog {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn with_log<R>(f: impl FnOnce(&mut LocalLog) -> R) -> Option<R> {
     // SAFETY: the log is only reached through this function, and the closures passed to it
     // never call back into user code, so no two `&mut` to it exist at once.
@@ -390,9 +414,24 @@ pub(crate) fn end_top() {
 
 /// Records a change to a span. Changes to a span entered from a `Span` go to that span's own
 /// storage; changes to a local span go to the log.
+#[inline(always)]
 pub(crate) fn change(span_id: u64, owned: bool, change: Change) {
+    if owned {
+        change_owned(span_id, change);
+        return;
+    }
     with_log(|log| {
-        if owned {
+        log.records.push(Record::Change { span_id, change });
+        if log.stack.is_empty() {
+            log.submit();
+        }
+    });
+}
+
+#[inline(never)]
+fn change_owned(span_id: u64, change: Change) {
+    with_log(|log| {
+        {
             if let Some(FrameKind::Owned(ptr)) = log
                 .stack
                 .iter()
@@ -404,11 +443,6 @@ pub(crate) fn change(span_id: u64, owned: bool, change: Change) {
                 // and only this thread touches the span meanwhile.
                 unsafe { (*ptr).apply(change) };
             }
-            return;
-        }
-        log.records.push(Record::Change { span_id, change });
-        if log.stack.is_empty() {
-            log.submit();
         }
     });
 }
