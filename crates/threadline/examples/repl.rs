@@ -22,7 +22,10 @@ fn read_evaluate_process(line: &str) {
     let span = threadline::span("repl");
     span.add_annotation(
         "Invoking processLine",
-        [KeyValue::new("len", line.len()), KeyValue::new("use", "repl")],
+        [
+            KeyValue::new("len", line.len()),
+            KeyValue::new("use", "repl"),
+        ],
     );
     let out = process_input(line);
     println!("< {out}");

@@ -365,7 +365,6 @@ pub(crate) fn push_frame(frame: Frame) -> Option<u32> {
 /// it is a sampled local span.
 #[inline]
 pub(crate) fn end_frame(span_id: u64, depth: u32) {
-    let ticks = clock::now();
     with_log(|log| {
         let depth = depth as usize;
         let index = match log.stack.get(depth) {
@@ -381,6 +380,7 @@ pub(crate) fn end_frame(span_id: u64, depth: u32) {
         };
         let frame = &mut log.stack[index];
         if frame.sampled && frame.kind == FrameKind::Local {
+            let ticks = clock::now();
             log.records.push(Record::End { span_id, ticks });
         }
         if index + 1 == log.stack.len() {
