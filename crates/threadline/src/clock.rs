@@ -115,11 +115,10 @@ impl Converter {
             let elapsed = anchor.instant.elapsed().as_nanos() as f64;
             let ticks = raw_tsc().wrapping_sub(anchor.ticks) as f64;
             let mut stored = anchor.scale.lock().unwrap_or_else(|e| e.into_inner());
-            // A baseline under 1 ms is too short to trust; keep the last good scale then, or a
-            // nominal 1 ns per tick before any exists.
-            if elapsed > 1_000_000.0 && ticks > 0.0 {
-                *stored = elapsed / ticks;
-            } else if *stored == 1.0 && ticks > 0.0 && elapsed > 0.0 {
+            // A baseline under 1 ms is too short to trust: keep the last scale then, unless
+            // there is none yet (the nominal 1.0).
+            let trusted = elapsed > 1_000_000.0 || (*stored == 1.0 && elapsed > 0.0);
+            if trusted && ticks > 0.0 {
                 *stored = elapsed / ticks;
             }
             *stored

@@ -254,16 +254,22 @@ impl Exporter for FanOut {
         result
     }
     fn force_flush(&mut self) -> Result<(), crate::ExportError> {
-        self.0
-            .iter_mut()
-            .map(|e| e.force_flush())
-            .fold(Ok(()), |acc, r| acc.and(r))
+        let mut result = Ok(());
+        for exporter in &mut self.0 {
+            if let Err(e) = exporter.force_flush() {
+                result = Err(e);
+            }
+        }
+        result
     }
     fn shutdown(&mut self) -> Result<(), crate::ExportError> {
-        self.0
-            .iter_mut()
-            .map(|e| e.shutdown())
-            .fold(Ok(()), |acc, r| acc.and(r))
+        let mut result = Ok(());
+        for exporter in &mut self.0 {
+            if let Err(e) = exporter.shutdown() {
+                result = Err(e);
+            }
+        }
+        result
     }
 }
 

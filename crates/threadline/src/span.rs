@@ -177,11 +177,7 @@ impl SpanRef {
 
     /// Captures the current stack trace on the span.
     pub fn capture_stack_trace(&self) {
-        self.record(|| {
-            Change::StackTrace(Box::new(
-                std::backtrace::Backtrace::force_capture().to_string(),
-            ))
-        });
+        self.record(|| Change::StackTrace(std::backtrace::Backtrace::force_capture().to_string()));
     }
 }
 

@@ -125,7 +125,7 @@ impl StatusCode {
             501 => StatusCode::Unimplemented,
             503 => StatusCode::Unavailable,
             504 => StatusCode::DeadlineExceeded,
-            400..=499 => StatusCode::FailedPrecondition,
+            402..=498 => StatusCode::FailedPrecondition,
             _ => StatusCode::Internal,
         }
     }

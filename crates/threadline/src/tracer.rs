@@ -380,9 +380,9 @@ impl SpanBuilder<'_> {
 
     fn into_changes(mut self) -> Vec<Change> {
         if self.stack_trace {
-            self.changes.push(Change::StackTrace(Box::new(
+            self.changes.push(Change::StackTrace(
                 std::backtrace::Backtrace::force_capture().to_string(),
-            )));
+            ));
         }
         self.changes
     }

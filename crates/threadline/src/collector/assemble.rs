@@ -27,7 +27,7 @@ pub(crate) enum Change {
     Status(Box<Status>),
     Kind(SpanKind),
     Name(Str),
-    StackTrace(Box<String>),
+    StackTrace(String),
     TraceState(TraceState),
 }
 
@@ -164,7 +164,7 @@ impl PartialSpan {
             Change::Status(status) => self.extras().status = Some(*status),
             Change::Kind(kind) => self.kind = kind,
             Change::Name(name) => self.name = name,
-            Change::StackTrace(trace) => self.extras().stack_trace = Some(*trace),
+            Change::StackTrace(trace) => self.extras().stack_trace = Some(trace),
             Change::TraceState(state) => self.trace_state = state,
         }
     }

@@ -105,7 +105,7 @@ impl Pipeline {
 }
 
 static NEW_CHANNELS: Mutex<Vec<Arc<ThreadChannel>>> = Mutex::new(Vec::new());
-static DIRECT: Mutex<Vec<Box<PartialSpan>>> = Mutex::new(Vec::new());
+static DIRECT: Mutex<Vec<PartialSpan>> = Mutex::new(Vec::new());
 /// Pipelines by id. Id 0 is never used, so a zeroed record cannot reach a real pipeline.
 static PIPELINES: RwLock<Vec<Option<Arc<Pipeline>>>> = RwLock::new(Vec::new());
 static COLLECTOR: Mutex<Option<Collector>> = Mutex::new(None);
@@ -127,7 +127,7 @@ pub(crate) fn register_channel(channel: Arc<ThreadChannel>) {
     lock(&NEW_CHANNELS).push(channel);
 }
 
-pub(crate) fn submit_direct(span: Box<PartialSpan>) {
+pub(crate) fn submit_direct(span: PartialSpan) {
     lock(&DIRECT).push(span);
 }
 
@@ -262,8 +262,10 @@ impl Round<'_> {
         match record {
             Record::Start(start) => {
                 if open.0.len() >= MAX_OPEN_PER_THREAD {
-                    self.drop_spans(start.pipeline, 1);
-                    return;
+                    // Something keeps spans open without end; give up the oldest so the
+                    // thread's new spans still get through.
+                    let oldest = open.0.remove(0);
+                    self.drop_spans(oldest.pipeline, 1);
                 }
                 let limits = self
                     .pipeline(start.pipeline)
@@ -352,7 +354,7 @@ impl Collector {
         let direct: Vec<_> = lock(&DIRECT).drain(..).collect();
         handled += direct.len();
         for span in direct {
-            round.emit(*span);
+            round.emit(span);
         }
         self.channels.retain_mut(|state| {
             let finished =

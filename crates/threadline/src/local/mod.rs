@@ -169,13 +169,29 @@ impl LocalLog {
     }
 
     /// Throws the log away, counting each span it started against its pipeline.
+    ///
+    /// End records of spans whose start already went to the collector are kept: without them
+    /// the collector would hold those spans open for ever.
     #[cold]
     fn discard(&mut self) {
+        let started_here: std::collections::HashSet<u64> = self
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Start(start) => Some(start.span_id),
+                _ => None,
+            })
+            .collect();
         let mut counts: Vec<(u32, u64)> = Vec::new();
+        let mut kept = Vec::new();
         for record in self.records.drain(..) {
             let pipeline = match record {
                 Record::Start(start) => start.pipeline,
                 Record::Owned(span) => span.pipeline,
+                Record::End { span_id, .. } if !started_here.contains(&span_id) => {
+                    kept.push(record);
+                    continue;
+                }
                 _ => continue,
             };
             match counts.iter_mut().find(|(p, _)| *p == pipeline) {
@@ -183,6 +199,7 @@ impl LocalLog {
                 None => counts.push((pipeline, 1)),
             }
         }
+        self.records.extend(kept);
         for (pipeline, n) in counts {
             crate::collector::count_dropped(pipeline, n);
         }
@@ -458,7 +475,7 @@ pub(crate) fn finish_owned(span: Box<PartialSpan>) {
     });
     if let Some(span) = slot {
         // The thread is exiting and its log is gone: hand the span over directly.
-        crate::collector::submit_direct(span);
+        crate::collector::submit_direct(*span);
     }
 }
 
