@@ -237,17 +237,10 @@ fn make_exporter(name: &str) -> Result<Option<Box<dyn Exporter>>, String> {
 struct FanOut(Vec<Box<dyn Exporter>>);
 
 impl Exporter for FanOut {
-    fn export(&mut self, batch: Vec<crate::SpanData>) -> Result<(), crate::ExportError> {
+    fn export(&mut self, batch: &[crate::SpanData]) -> Result<(), crate::ExportError> {
         let mut result = Ok(());
-        let last = self.0.len().saturating_sub(1);
-        let mut batch = Some(batch);
-        for (i, exporter) in self.0.iter_mut().enumerate() {
-            let spans = if i == last {
-                batch.take().unwrap_or_default()
-            } else {
-                batch.clone().unwrap_or_default()
-            };
-            if let Err(e) = exporter.export(spans) {
+        for exporter in &mut self.0 {
+            if let Err(e) = exporter.export(batch) {
                 result = Err(e);
             }
         }

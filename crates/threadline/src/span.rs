@@ -405,6 +405,7 @@ impl Span {
             remote: false,
             ended: false,
             kind,
+            generation: 0,
         });
         EnteredSpan {
             span_id: self.span_id,
@@ -484,6 +485,7 @@ impl ContextGuard {
             remote: context.from_header(),
             ended: false,
             kind: FrameKind::Context,
+            generation: 0,
         });
         ContextGuard {
             span_id: context.span_id().0,

@@ -91,13 +91,11 @@ impl Pipeline {
         result
     }
 
-    /// Takes the spans out of `spans`, leaving its capacity for the next round.
-    fn accept(&self, spans: &mut Vec<SpanData>) {
+    fn accept(&self, spans: Vec<SpanData>) {
         if self.shut_down.load(Ordering::Acquire) {
             self.counters
                 .dropped
                 .fetch_add(spans.len() as u64, Ordering::Relaxed);
-            spans.clear();
             return;
         }
         self.processor.on_end(spans);
@@ -228,14 +226,13 @@ struct Collector {
     channels: Vec<ChannelState>,
     /// Where the next round starts, so that a busy thread cannot starve the others.
     next: usize,
-    /// Finished spans per pipeline id, kept between rounds for their capacity.
-    out: HashMap<u32, Vec<SpanData>>,
 }
 
 struct Round<'a> {
     pipelines: &'a [Option<Arc<Pipeline>>],
     clock: Converter,
-    out: &'a mut HashMap<u32, Vec<SpanData>>,
+    /// Finished spans per pipeline, in chunks of at most the pipeline's export batch size.
+    out: HashMap<u32, Vec<Vec<SpanData>>>,
     emitted: usize,
 }
 
@@ -245,9 +242,22 @@ impl Round<'_> {
     }
 
     fn emit(&mut self, span: PartialSpan) {
-        if let Some(pipeline) = self.pipeline(span.pipeline) {
+        let pipelines = self.pipelines;
+        if let Some(pipeline) = pipelines
+            .get(span.pipeline as usize)
+            .and_then(Option::as_ref)
+        {
             let data = span.finish(&self.clock, &pipeline.resource, &pipeline.scope);
-            self.out.entry(pipeline.id).or_default().push(data);
+            let max = pipeline.processor.max_chunk();
+            let chunks = self.out.entry(pipeline.id).or_default();
+            match chunks.last_mut() {
+                Some(chunk) if chunk.len() < max => chunk.push(data),
+                _ => {
+                    let mut chunk = pipeline.processor.chunk_buffer();
+                    chunk.push(data);
+                    chunks.push(chunk);
+                }
+            }
             self.emitted += 1;
         }
     }
@@ -323,7 +333,7 @@ impl Collector {
         let mut round = Round {
             pipelines: &pipelines,
             clock: Converter::current(),
-            out: &mut self.out,
+            out: HashMap::new(),
             emitted: 0,
         };
         let mut handled = 0;
@@ -366,14 +376,18 @@ impl Collector {
             }
             !finished
         });
-        for (id, spans) in round.out.iter_mut() {
-            match pipelines.get(*id as usize).and_then(Option::as_ref) {
-                Some(pipeline) => pipeline.accept(spans),
-                None => spans.clear(),
+        if round.emitted >= budget {
+            for pipeline in pipelines.iter().flatten() {
+                pipeline.processor.want_room();
             }
         }
-        self.out
-            .retain(|id, _| pipelines.get(*id as usize).is_some_and(Option::is_some));
+        for (id, chunks) in round.out.drain() {
+            if let Some(pipeline) = pipelines.get(id as usize).and_then(Option::as_ref) {
+                for chunk in chunks {
+                    pipeline.accept(chunk);
+                }
+            }
+        }
         handled
     }
 }
@@ -383,9 +397,14 @@ impl Collector {
 /// alternates collecting and draining the queue.
 pub(crate) fn flush_pipeline(pipeline: &Pipeline, deadline: Instant) -> Result<(), FlushError> {
     crate::local::submit_current_thread();
+    let mut flushed_once = false;
     loop {
         let handled = collect_now();
+        if handled == 0 && flushed_once {
+            return Ok(());
+        }
         pipeline.force_flush(deadline)?;
+        flushed_once = true;
         if handled == 0 {
             return Ok(());
         }

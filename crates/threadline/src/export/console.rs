@@ -108,18 +108,18 @@ impl ConsoleExporter {
 }
 
 impl Exporter for ConsoleExporter {
-    fn export(&mut self, batch: Vec<SpanData>) -> Result<(), ExportError> {
+    fn export(&mut self, batch: &[SpanData]) -> Result<(), ExportError> {
         match self.format {
             ConsoleFormat::Json => {
                 let mut text = String::new();
-                for span in &batch {
+                for span in batch {
                     write_json(&mut text, span);
                     text.push('\n');
                 }
                 self.out.write_all(text.as_bytes())?;
             }
             ConsoleFormat::Tree => {
-                for span in batch {
+                for span in batch.iter().cloned() {
                     let is_local_root = span.parent_span_id.is_none() || span.parent_is_remote;
                     let trace_id = span.trace_id;
                     let list = self.pending.entry(trace_id).or_default();

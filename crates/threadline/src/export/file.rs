@@ -49,9 +49,9 @@ impl FileExporter {
 }
 
 impl Exporter for FileExporter {
-    fn export(&mut self, batch: Vec<SpanData>) -> Result<(), ExportError> {
+    fn export(&mut self, batch: &[SpanData]) -> Result<(), ExportError> {
         let mut line = String::with_capacity(512);
-        for span in &batch {
+        for span in batch {
             line.clear();
             console::write_json(&mut line, span);
             line.push('\n');

@@ -47,8 +47,8 @@ impl InMemoryExporter {
 }
 
 impl Exporter for InMemoryExporter {
-    fn export(&mut self, batch: Vec<SpanData>) -> Result<(), ExportError> {
-        self.lock().extend(batch);
+    fn export(&mut self, batch: &[SpanData]) -> Result<(), ExportError> {
+        self.lock().extend_from_slice(batch);
         Ok(())
     }
 }

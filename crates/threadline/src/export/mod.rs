@@ -66,19 +66,20 @@ pub enum FlushError {
 /// use threadline::{ExportError, Exporter, SpanData};
 /// struct CountingExporter(usize);
 /// impl Exporter for CountingExporter {
-///     fn export(&mut self, batch: Vec<SpanData>) -> Result<(), ExportError> {
+///     fn export(&mut self, batch: &[SpanData]) -> Result<(), ExportError> {
 ///         self.0 += batch.len();
 ///         Ok(())
 ///     }
 /// }
 /// ```
 pub trait Exporter: Send + 'static {
-    /// Exports a batch of finished spans.
+    /// Exports a batch of finished spans. The batch is borrowed: the processor reuses its
+    /// buffer, so an exporter that keeps spans clones them.
     ///
     /// # Errors
     ///
     /// [`ExportError`] when the batch could not be delivered; its spans are counted as failed.
-    fn export(&mut self, batch: Vec<SpanData>) -> Result<(), ExportError>;
+    fn export(&mut self, batch: &[SpanData]) -> Result<(), ExportError>;
 
     /// Delivers anything the exporter buffers itself.
     ///
@@ -100,7 +101,7 @@ pub trait Exporter: Send + 'static {
 }
 
 impl<E: Exporter + ?Sized> Exporter for Box<E> {
-    fn export(&mut self, batch: Vec<SpanData>) -> Result<(), ExportError> {
+    fn export(&mut self, batch: &[SpanData]) -> Result<(), ExportError> {
         (**self).export(batch)
     }
     fn force_flush(&mut self) -> Result<(), ExportError> {
@@ -116,7 +117,7 @@ impl<E: Exporter + ?Sized> Exporter for Box<E> {
 pub struct NoopExporter;
 
 impl Exporter for NoopExporter {
-    fn export(&mut self, _batch: Vec<SpanData>) -> Result<(), ExportError> {
+    fn export(&mut self, _batch: &[SpanData]) -> Result<(), ExportError> {
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! Processors: how finished spans reach an exporter.
 
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -55,7 +56,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Exports one batch and counts the outcome; the first failure of each kind is reported.
-fn export_counted(exporter: &mut dyn Exporter, batch: Vec<SpanData>, counters: &Counters) {
+fn export_counted(exporter: &mut dyn Exporter, batch: &[SpanData], counters: &Counters) {
     let n = batch.len() as u64;
     if n == 0 {
         return;
@@ -96,7 +97,7 @@ impl Processor {
         };
         let shared = Arc::new(BatchShared {
             state: Mutex::new(BatchState {
-                queue: VecDeque::new(),
+                queue: Chunks::default(),
                 flush_requested: 0,
                 flush_done: 0,
                 flush_error: None,
@@ -107,6 +108,8 @@ impl Processor {
             progress: Condvar::new(),
             config,
             counters,
+            collector_waiting: AtomicBool::new(false),
+            spare: Mutex::new(Vec::new()),
         });
         let worker = shared.clone();
         let spawned = std::thread::Builder::new()
@@ -121,19 +124,43 @@ impl Processor {
         Processor::Batch(shared)
     }
 
-    /// Takes every span out of `spans`.
-    pub(crate) fn on_end(&self, spans: &mut Vec<SpanData>) {
+    /// Takes a chunk of finished spans.
+    pub(crate) fn on_end(&self, spans: Vec<SpanData>) {
         match self {
             Processor::None(counters) => {
                 counters
                     .dropped
                     .fetch_add(spans.len() as u64, Ordering::Relaxed);
-                spans.clear();
             }
             Processor::Simple(exporter, counters) => {
-                export_counted(&mut **lock(exporter), std::mem::take(spans), counters);
+                export_counted(&mut **lock(exporter), &spans, counters);
             }
             Processor::Batch(shared) => shared.enqueue(spans),
+        }
+    }
+
+    /// The largest chunk worth handing over at once.
+    pub(crate) fn max_chunk(&self) -> usize {
+        match self {
+            Processor::Batch(shared) => shared.config.max_export_batch_size,
+            _ => 4096,
+        }
+    }
+
+    /// An empty buffer for a chunk of spans, recycled from earlier exports when possible.
+    pub(crate) fn chunk_buffer(&self) -> Vec<SpanData> {
+        match self {
+            Processor::Batch(shared) => lock(&shared.spare)
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(shared.config.max_export_batch_size)),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Asks the processor to wake the collector when it has room again.
+    pub(crate) fn want_room(&self) {
+        if let Processor::Batch(shared) = self {
+            shared.collector_waiting.store(true, Ordering::Release);
         }
     }
 
@@ -189,10 +216,64 @@ pub(crate) struct BatchShared {
     progress: Condvar,
     config: BatchConfig,
     counters: Arc<Counters>,
+    /// The collector stopped taking spans because this queue was full.
+    collector_waiting: AtomicBool,
+    /// Emptied export buffers, handed back to the collector for the next chunks.
+    spare: Mutex<Vec<Vec<SpanData>>>,
+}
+
+/// The export queue: chunks of spans as the collector handed them over, so spans are moved
+/// once into the queue and once out of it, never one by one.
+#[derive(Default)]
+struct Chunks {
+    chunks: VecDeque<Vec<SpanData>>,
+    len: usize,
+}
+
+impl Chunks {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push(&mut self, chunk: Vec<SpanData>) {
+        if !chunk.is_empty() {
+            self.len += chunk.len();
+            self.chunks.push_back(chunk);
+        }
+    }
+
+    /// Up to `max` spans, oldest first.
+    fn take(&mut self, max: usize) -> Vec<SpanData> {
+        let Some(mut batch) = self.chunks.pop_front() else {
+            return Vec::new();
+        };
+        if batch.len() > max {
+            let rest = batch.split_off(max);
+            self.chunks.push_front(rest);
+        }
+        while let Some(next) = self.chunks.front() {
+            if batch.len() + next.len() > max {
+                break;
+            }
+            let next = self.chunks.pop_front().unwrap_or_default();
+            batch.extend(next);
+        }
+        self.len -= batch.len();
+        batch
+    }
+
+    fn clear(&mut self) {
+        self.chunks.clear();
+        self.len = 0;
+    }
 }
 
 struct BatchState {
-    queue: VecDeque<SpanData>,
+    queue: Chunks,
     flush_requested: u64,
     flush_done: u64,
     flush_error: Option<String>,
@@ -201,13 +282,21 @@ struct BatchState {
 }
 
 impl BatchShared {
-    fn enqueue(&self, spans: &mut Vec<SpanData>) {
+    /// Keeps an emptied buffer for reuse; enough to fill the queue, no more.
+    fn recycle(&self, buffer: Vec<SpanData>) {
+        let keep = self.config.max_queue_size / self.config.max_export_batch_size + 2;
+        let mut spare = lock(&self.spare);
+        if spare.len() < keep && buffer.capacity() <= 2 * self.config.max_export_batch_size {
+            spare.push(buffer);
+        }
+    }
+
+    fn enqueue(&self, mut spans: Vec<SpanData>) {
         let mut state = lock(&self.state);
         if state.shutdown || state.stopped {
             self.counters
                 .dropped
                 .fetch_add(spans.len() as u64, Ordering::Relaxed);
-            spans.clear();
             return;
         }
         let room = self.config.max_queue_size.saturating_sub(state.queue.len());
@@ -218,7 +307,7 @@ impl BatchShared {
                 .fetch_add((total - room) as u64, Ordering::Relaxed);
             spans.truncate(room);
         }
-        state.queue.extend(spans.drain(..));
+        state.queue.push(spans);
         if state.queue.len() >= self.config.max_export_batch_size {
             self.wake_worker.notify_one();
         }
@@ -293,11 +382,14 @@ impl BatchShared {
                 if !drain_all && !due && state.queue.len() < max_batch {
                     break;
                 }
-                let n = state.queue.len().min(max_batch);
-                let batch: Vec<SpanData> = state.queue.drain(..n).collect();
+                let mut batch = state.queue.take(max_batch);
                 drop(state);
-                export_counted(&mut *exporter, batch, &self.counters);
-                crate::collector::wake();
+                export_counted(&mut *exporter, &batch, &self.counters);
+                batch.clear();
+                self.recycle(batch);
+                if self.collector_waiting.swap(false, Ordering::AcqRel) {
+                    crate::collector::wake();
+                }
                 last_export = Instant::now();
                 state = lock(&self.state);
             }

@@ -86,6 +86,8 @@ pub(crate) struct Frame {
     pub(crate) remote: bool,
     pub(crate) ended: bool,
     pub(crate) kind: FrameKind,
+    /// The log generation that holds this span's start record.
+    pub(crate) generation: u32,
 }
 
 pub(crate) struct LocalLog {
@@ -94,6 +96,10 @@ pub(crate) struct LocalLog {
     channel: Arc<ThreadChannel>,
     /// Records handed to the collector so far.
     submitted: u64,
+    /// Bumped whenever the records leave the log (handed over or discarded).
+    generation: u32,
+    /// Whether the log holds the end of a span whose start left in an earlier generation.
+    foreign_ends: bool,
 }
 
 /// The state of the top of the stack, readable without touching the log: the one load and
@@ -121,6 +127,8 @@ impl LocalLog {
             stack: Vec::with_capacity(16),
             channel,
             submitted: 0,
+            generation: 0,
+            foreign_ends: false,
         }
     }
 
@@ -129,6 +137,7 @@ impl LocalLog {
         self.stack.iter().rev().find(|f| !f.ended)
     }
 
+    #[inline]
     fn refresh_top(&self) {
         let state = match self.top() {
             // A remote parent sends new spans down the slow path, where the sampler is asked.
@@ -162,7 +171,11 @@ impl LocalLog {
         let batch = std::mem::replace(&mut self.records, fresh);
         let len = batch.len() as u64;
         match unsafe { self.channel.batches.push(batch) } {
-            Ok(()) => self.submitted = self.submitted.wrapping_add(len),
+            Ok(()) => {
+                self.submitted = self.submitted.wrapping_add(len);
+                self.generation = self.generation.wrapping_add(1);
+                self.foreign_ends = false;
+            }
             // Unreachable after the fullness check, but never lose the records.
             Err(batch) => self.records = batch,
         }
@@ -174,21 +187,26 @@ impl LocalLog {
     /// the collector would hold those spans open for ever.
     #[cold]
     fn discard(&mut self) {
-        let started_here: std::collections::HashSet<u64> = self
-            .records
-            .iter()
-            .filter_map(|r| match r {
-                Record::Start(start) => Some(start.span_id),
-                _ => None,
-            })
-            .collect();
+        let started_here: std::collections::HashSet<u64> = if self.foreign_ends {
+            self.records
+                .iter()
+                .filter_map(|r| match r {
+                    Record::Start(start) => Some(start.span_id),
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Default::default()
+        };
         let mut counts: Vec<(u32, u64)> = Vec::new();
         let mut kept = Vec::new();
         for record in self.records.drain(..) {
             let pipeline = match record {
                 Record::Start(start) => start.pipeline,
                 Record::Owned(span) => span.pipeline,
-                Record::End { span_id, .. } if !started_here.contains(&span_id) => {
+                Record::End { span_id, .. }
+                    if self.foreign_ends && !started_here.contains(&span_id) =>
+                {
                     kept.push(record);
                     continue;
                 }
@@ -199,6 +217,9 @@ impl LocalLog {
                 None => counts.push((pipeline, 1)),
             }
         }
+        self.generation = self.generation.wrapping_add(1);
+        // The kept ends belong to spans started in earlier generations, so they stay foreign.
+        self.foreign_ends = !kept.is_empty();
         self.records.extend(kept);
         for (pipeline, n) in counts {
             crate::collector::count_dropped(pipeline, n);
@@ -304,6 +325,7 @@ pub(crate) fn start_child(
             remote: false,
             ended: false,
             kind: FrameKind::Local,
+            generation: log.generation,
         });
         Ok((trace_id, span_id, depth))
     });
@@ -362,6 +384,7 @@ pub(crate) fn start_local(args: StartArgs) -> Option<(u64, u32)> {
             remote: false,
             ended: false,
             kind: FrameKind::Local,
+            generation: log.generation,
         });
         log.refresh_top();
         (span_id, depth)
@@ -397,6 +420,9 @@ pub(crate) fn end_frame(span_id: u64, depth: u32) {
         };
         let frame = &mut log.stack[index];
         if frame.sampled && frame.kind == FrameKind::Local {
+            if frame.generation != log.generation {
+                log.foreign_ends = true;
+            }
             let ticks = clock::now();
             log.records.push(Record::End { span_id, ticks });
         }
