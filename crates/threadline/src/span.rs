@@ -390,6 +390,28 @@ impl Span {
         self.apply(|| Change::Kind(kind));
     }
 
+    /// Renames the span.
+    pub fn update_name(&self, name: impl Into<Str>) {
+        self.apply(|| Change::Name(name.into()));
+    }
+
+    /// Sets an error status from `error` and records it as an `exception` annotation.
+    pub fn record_error(&self, error: &(dyn std::error::Error + 'static)) {
+        if !self.is_recording() {
+            return;
+        }
+        self.add_annotation(
+            "exception",
+            [KeyValue::new("exception.message", error.to_string())],
+        );
+        self.set_status(Status::from_error(error));
+    }
+
+    /// Captures the current stack trace on the span.
+    pub fn capture_stack_trace(&self) {
+        self.apply(|| Change::StackTrace(std::backtrace::Backtrace::force_capture().to_string()));
+    }
+
     /// Makes this span current on this thread until the returned guard is dropped.
     pub fn enter(&self) -> EnteredSpan<'_> {
         let kind = match &self.data {

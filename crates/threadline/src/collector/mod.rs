@@ -322,14 +322,7 @@ impl Collector {
                 consumed: 0,
             }));
         let pipelines = PIPELINES.read().unwrap_or_else(|e| e.into_inner()).clone();
-        // Take no more from the threads than the export queues can hold: the rest waits in
-        // the threads' bounded rings instead of being dropped here.
-        let budget = pipelines
-            .iter()
-            .flatten()
-            .map(|p| p.processor.room())
-            .min()
-            .unwrap_or(usize::MAX);
+        let budget = drain_budget(&pipelines);
         let mut round = Round {
             pipelines: &pipelines,
             clock: Converter::current(),
@@ -392,20 +385,52 @@ impl Collector {
     }
 }
 
-/// Collects and exports until nothing is left in the threads' rings for `pipeline`, or the
-/// deadline passes. The collector takes only what the export queue has room for, so this
-/// alternates collecting and draining the queue.
+/// How many spans to take from the threads this round.
+///
+/// With one batch pipeline (the usual case) this is the room in its queue: the rest waits in
+/// the threads' bounded rings instead of being dropped here, so a slow exporter slows the
+/// collector rather than losing spans. With several pipelines it is the largest room, so a
+/// stuck exporter loses its own spans (dropped and counted at its queue) and never holds up
+/// the others. Pipelines that export inline take everything.
+fn drain_budget(pipelines: &[Option<Arc<Pipeline>>]) -> usize {
+    let mut budget: Option<usize> = None;
+    for pipeline in pipelines.iter().flatten() {
+        match pipeline.processor.room() {
+            Some(room) => budget = Some(budget.map_or(room, |b| b.max(room))),
+            None if pipeline.processor.takes_spans() => return usize::MAX,
+            None => {}
+        }
+    }
+    budget.unwrap_or(usize::MAX)
+}
+
+/// Records waiting in the threads' rings.
+fn backlog() -> usize {
+    let pending: usize = lock(&NEW_CHANNELS).iter().map(|c| c.batches.len()).sum();
+    let collected: usize = lock(&COLLECTOR)
+        .as_ref()
+        .map(|c| c.channels.iter().map(|s| s.channel.batches.len()).sum())
+        .unwrap_or(0);
+    pending + collected
+}
+
+/// Collects and exports until the threads' rings and the pipeline's queue are empty, or the
+/// deadline passes. The collector takes only what the export queue has room for, and the
+/// background collector may move spans at any time, so this repeats until a pass finds
+/// nothing anywhere.
 pub(crate) fn flush_pipeline(pipeline: &Pipeline, deadline: Instant) -> Result<(), FlushError> {
-    crate::local::submit_current_thread();
-    let mut flushed_once = false;
+    let mut flushed = false;
     loop {
+        crate::local::submit_current_thread();
         let handled = collect_now();
-        if handled == 0 && flushed_once {
+        let idle = handled == 0 && backlog() == 0;
+        if idle && flushed && pipeline.processor.queued() == 0 {
             return Ok(());
         }
         pipeline.force_flush(deadline)?;
-        flushed_once = true;
-        if handled == 0 {
+        flushed = true;
+        crate::local::submit_current_thread();
+        if idle && backlog() == 0 && pipeline.processor.queued() == 0 {
             return Ok(());
         }
         if Instant::now() >= deadline {

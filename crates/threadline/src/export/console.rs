@@ -386,6 +386,10 @@ pub fn write_json(out: &mut String, span: &SpanData) {
                 status.canonical_code().name()
             );
             json::push_str(out, status.description());
+            if let Some(details) = status.details() {
+                out.push_str(",\"details\":");
+                json::push_str(out, details);
+            }
             out.push('}');
         }
         None => out.push_str("null"),

@@ -164,22 +164,30 @@ impl Processor {
         }
     }
 
-    /// How many more spans the processor takes without dropping.
-    pub(crate) fn room(&self) -> usize {
+    /// How many more spans a batch processor's queue takes without dropping; `None` for
+    /// processors without a queue.
+    pub(crate) fn room(&self) -> Option<usize> {
         match self {
             Processor::Batch(shared) => {
                 let state = lock(&shared.state);
                 if state.shutdown || state.stopped {
-                    usize::MAX
+                    None
                 } else {
-                    shared
-                        .config
-                        .max_queue_size
-                        .saturating_sub(state.queue.len())
+                    Some(
+                        shared
+                            .config
+                            .max_queue_size
+                            .saturating_sub(state.queue.len()),
+                    )
                 }
             }
-            _ => usize::MAX,
+            _ => None,
         }
+    }
+
+    /// Whether spans handed to this processor go anywhere (it has an exporter).
+    pub(crate) fn takes_spans(&self) -> bool {
+        !matches!(self, Processor::None(_))
     }
 
     pub(crate) fn queued(&self) -> usize {
