@@ -114,19 +114,17 @@ pub fn span(name: impl Into<Str>) -> SpanGuard {
     match TOP.with(|t| t.get()) {
         TOP_UNSAMPLED => SpanGuard::NOOP,
         TOP_SAMPLED => match local::start_child(name.into(), None, SpanKind::Internal) {
-            Ok((trace_id, span_id, depth)) => {
-                SpanGuard::new(SpanRef::new(trace_id, span_id, true, false), depth)
-            }
+            Ok((span_id, depth)) => SpanGuard::new(SpanRef::new(span_id, true, false), depth),
             Err(name) => root_span(name),
         },
         _ => root_span(name.into()),
     }
 }
 
-#[cold]
+#[inline]
 fn root_span(name: Str) -> SpanGuard {
     match global_tracer() {
-        Some(tracer) => tracer.span_builder(name).enter(),
+        Some(tracer) => tracer.span(name),
         None => SpanGuard::NOOP,
     }
 }
@@ -139,8 +137,7 @@ pub fn span_builder(name: impl Into<Str>) -> SpanBuilder<'static> {
 /// The current span on this thread; a no-op handle when there is none.
 pub fn current_span() -> SpanRef {
     match local::current_frame() {
-        Some((trace_id, span_id, sampled, kind)) => SpanRef::with_recording(
-            trace_id,
+        Some((_, span_id, sampled, kind)) => SpanRef::with_recording(
             span_id,
             sampled,
             matches!(kind, FrameKind::Owned(_)),

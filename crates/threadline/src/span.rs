@@ -33,7 +33,6 @@ const RECORDING: u8 = 4;
 /// ```
 #[derive(Clone)]
 pub struct SpanRef {
-    trace_id: TraceId,
     span_id: u64,
     flags: u8,
     _not_send: PhantomData<*const ()>,
@@ -41,25 +40,24 @@ pub struct SpanRef {
 
 impl SpanRef {
     pub(crate) const NOOP: SpanRef = SpanRef {
-        trace_id: TraceId::INVALID,
         span_id: 0,
         flags: 0,
         _not_send: PhantomData,
     };
 
-    pub(crate) fn new(trace_id: TraceId, span_id: u64, sampled: bool, owned: bool) -> Self {
-        Self::with_recording(trace_id, span_id, sampled, owned, sampled)
+    #[inline]
+    pub(crate) fn new(span_id: u64, sampled: bool, owned: bool) -> Self {
+        Self::with_recording(span_id, sampled, owned, sampled)
     }
 
+    #[inline]
     pub(crate) fn with_recording(
-        trace_id: TraceId,
         span_id: u64,
         sampled: bool,
         owned: bool,
         recording: bool,
     ) -> Self {
         SpanRef {
-            trace_id,
             span_id,
             flags: (sampled as u8 * SAMPLED)
                 | (owned as u8 * OWNED)
@@ -74,22 +72,24 @@ impl SpanRef {
         self.flags & RECORDING != 0
     }
 
-    /// The span's context, for propagation to other processes.
+    /// The span's context, for propagation; invalid for a no-op handle or once the span has
+    /// ended (the context lives on the thread's span stack).
     pub fn context(&self) -> SpanContext {
         if self.span_id == 0 {
             return SpanContext::INVALID;
         }
-        let options = TraceOptions::default().with_sampled(self.flags & SAMPLED != 0);
-        let state = local::current_parent()
-            .filter(|p| p.span_id == self.span_id)
-            .map(|p| p.trace_state)
-            .unwrap_or_default();
-        SpanContext::new(self.trace_id, SpanId(self.span_id), options).with_tracestate(state)
+        match local::frame_context(self.span_id) {
+            Some((trace_id, state)) => {
+                let options = TraceOptions::default().with_sampled(self.flags & SAMPLED != 0);
+                SpanContext::new(trace_id, SpanId(self.span_id), options).with_tracestate(state)
+            }
+            None => SpanContext::INVALID,
+        }
     }
 
-    /// The trace id (all zeros for a no-op handle).
+    /// The trace id; all zeros for a no-op handle or once the span has ended.
     pub fn trace_id(&self) -> TraceId {
-        self.trace_id
+        self.context().trace_id()
     }
 
     /// The span id (all zeros for a no-op handle).
@@ -184,7 +184,6 @@ impl SpanRef {
 impl std::fmt::Debug for SpanRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpanRef")
-            .field("trace_id", &self.trace_id)
             .field("span_id", &SpanId(self.span_id))
             .field("recording", &self.is_recording())
             .finish()

@@ -91,13 +91,30 @@ impl Tracer {
                     Some(self.inner.pipeline.id),
                     self.inner.default_kind,
                 ) {
-                    Ok((trace_id, span_id, depth)) => {
-                        SpanGuard::new(SpanRef::new(trace_id, span_id, true, false), depth)
+                    Ok((span_id, depth)) => {
+                        SpanGuard::new(SpanRef::new(span_id, true, false), depth)
                     }
                     Err(name) => self.span_builder(name).enter(),
                 }
             }
-            _ => self.span_builder(name).enter(),
+            _ => self.root_span(name.into()),
+        }
+    }
+
+    #[inline]
+    fn root_span(&self, name: Str) -> SpanGuard {
+        let trace_id = TraceId::random();
+        let kind = self.inner.default_kind;
+        let sampled = self.inner.sampler.should_sample(&SamplingParams {
+            trace_id,
+            parent: None,
+            name: &name,
+            kind,
+        });
+        match local::start_root(name, trace_id, sampled, self.inner.pipeline.id, kind) {
+            Ok((span_id, depth)) => SpanGuard::new(SpanRef::new(span_id, sampled, false), depth),
+            // A remote parent is current: sampling is decided against it.
+            Err(name) => self.span_builder(name).enter(),
         }
     }
 
@@ -411,7 +428,7 @@ impl SpanBuilder<'_> {
         });
         match started {
             Some((span_id, depth)) => {
-                SpanGuard::new(SpanRef::new(r.trace_id, span_id, r.sampled, false), depth)
+                SpanGuard::new(SpanRef::new(span_id, r.sampled, false), depth)
             }
             None => SpanGuard::NOOP,
         }

@@ -3,7 +3,6 @@
 
 pub(crate) mod assemble;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, RwLock};
 use std::time::{Duration, Instant};
@@ -232,7 +231,7 @@ struct Round<'a> {
     pipelines: &'a [Option<Arc<Pipeline>>],
     clock: Converter,
     /// Finished spans per pipeline, in chunks of at most the pipeline's export batch size.
-    out: HashMap<u32, Vec<Vec<SpanData>>>,
+    out: Vec<(u32, Vec<Vec<SpanData>>)>,
     emitted: usize,
 }
 
@@ -249,7 +248,15 @@ impl Round<'_> {
         {
             let data = span.finish(&self.clock, &pipeline.resource, &pipeline.scope);
             let max = pipeline.processor.max_chunk();
-            let chunks = self.out.entry(pipeline.id).or_default();
+            // One or two pipelines in practice: a scan beats hashing.
+            let index = match self.out.iter().position(|(id, _)| *id == pipeline.id) {
+                Some(i) => i,
+                None => {
+                    self.out.push((pipeline.id, Vec::new()));
+                    self.out.len() - 1
+                }
+            };
+            let chunks = &mut self.out[index].1;
             match chunks.last_mut() {
                 Some(chunk) if chunk.len() < max => chunk.push(data),
                 _ => {
@@ -326,7 +333,7 @@ impl Collector {
         let mut round = Round {
             pipelines: &pipelines,
             clock: Converter::current(),
-            out: HashMap::new(),
+            out: Vec::new(),
             emitted: 0,
         };
         let mut handled = 0;
@@ -374,7 +381,7 @@ impl Collector {
                 pipeline.processor.want_room();
             }
         }
-        for (id, chunks) in round.out.drain() {
+        for (id, chunks) in round.out.drain(..) {
             if let Some(pipeline) = pipelines.get(id as usize).and_then(Option::as_ref) {
                 for chunk in chunks {
                     pipeline.accept(chunk);

@@ -275,6 +275,18 @@ pub(crate) fn current_parent() -> Option<ParentInfo> {
     .flatten()
 }
 
+/// The trace id and tracestate of an entered span of this thread.
+pub(crate) fn frame_context(span_id: u64) -> Option<(TraceId, TraceState)> {
+    with_log(|log| {
+        log.stack
+            .iter()
+            .rev()
+            .find(|f| f.span_id == span_id && !f.ended)
+            .map(|f| (f.trace_id, f.trace_state.clone()))
+    })
+    .flatten()
+}
+
 /// A handle on the current span, as stored on the stack.
 pub(crate) fn current_frame() -> Option<(TraceId, u64, bool, FrameKind)> {
     with_log(|log| {
@@ -291,7 +303,7 @@ pub(crate) fn start_child(
     name: Str,
     pipeline: Option<u32>,
     kind: SpanKind,
-) -> Result<(TraceId, u64, u32), Str> {
+) -> Result<(u64, u32), Str> {
     let result = with_log(|log| {
         let (trace_id, parent_id, parent_pipeline, trace_state_empty) = match log.stack.last() {
             Some(f) if !f.ended && f.sampled && !f.remote => {
@@ -327,11 +339,61 @@ pub(crate) fn start_child(
             kind: FrameKind::Local,
             generation: log.generation,
         });
-        Ok((trace_id, span_id, depth))
+        Ok((span_id, depth))
     });
     match result {
         Some(r) => r,
         None => Err("".into()),
+    }
+}
+
+/// Starts a root span when this thread has no current span: the other common case, kept off
+/// the general path. Gives the name back when there is a current span after all.
+#[inline]
+pub(crate) fn start_root(
+    name: Str,
+    trace_id: TraceId,
+    sampled: bool,
+    pipeline: u32,
+    kind: SpanKind,
+) -> Result<(u64, u32), Str> {
+    let mut name = Some(name);
+    let started = with_log(|log| {
+        if !log.stack.is_empty() {
+            return None;
+        }
+        let span_id = crate::id::next_random();
+        if sampled {
+            let ticks = clock::now();
+            log.records.push(Record::Start(Start {
+                span_id,
+                parent_id: 0,
+                trace_id: split(trace_id),
+                name: name.take().unwrap_or_default(),
+                ticks,
+                pipeline,
+                kind,
+                parent_is_remote: false,
+            }));
+        }
+        log.stack.push(Frame {
+            trace_id,
+            span_id,
+            trace_state: TraceState::EMPTY,
+            pipeline,
+            sampled,
+            remote: false,
+            ended: false,
+            kind: FrameKind::Local,
+            generation: log.generation,
+        });
+        TOP.with(|t| t.set(if sampled { TOP_SAMPLED } else { TOP_UNSAMPLED }));
+        Some((span_id, 0))
+    })
+    .flatten();
+    match started {
+        Some(started) => Ok(started),
+        None => Err(name.unwrap_or_default()),
     }
 }
 
