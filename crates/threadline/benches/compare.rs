@@ -283,23 +283,27 @@ impl Libs {
                 let _root = self.threadline_off.span("root");
                 let start = Instant::now();
                 for _ in 0..iters {
-                    drop(black_box(self.threadline_off.span(black_box("child"))));
+                    let guard = self.threadline_off.span(black_box("child"));
+                    black_box(&guard);
+                    drop(guard);
                 }
                 start.elapsed()
             }
             Unsampled::ThreadlineGlobal => {
                 let start = Instant::now();
                 for _ in 0..iters {
-                    drop(black_box(threadline::span(black_box("x"))));
+                    let guard = threadline::span(black_box("x"));
+                    black_box(&guard);
+                    drop(guard);
                 }
                 start.elapsed()
             }
             Unsampled::Fastrace => {
                 let start = Instant::now();
                 for _ in 0..iters {
-                    drop(black_box(LocalSpan::enter_with_local_parent(black_box(
-                        "child",
-                    ))));
+                    let guard = LocalSpan::enter_with_local_parent(black_box("child"));
+                    black_box(&guard);
+                    drop(guard);
                 }
                 start.elapsed()
             }
@@ -308,7 +312,8 @@ impl Libs {
                 for _ in 0..iters {
                     let mut span = self.otel_off.start(black_box("child"));
                     span.end();
-                    drop(black_box(span));
+                    black_box(&span);
+                    drop(span);
                 }
                 start.elapsed()
             }

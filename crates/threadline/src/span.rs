@@ -34,6 +34,9 @@ const RECORDING: u8 = 4;
 #[derive(Clone)]
 pub struct SpanRef {
     span_id: u64,
+    /// For the span of a guard: its place on the thread's stack (it lives here, in what would
+    /// be padding, to keep guards at 16 bytes).
+    depth: u32,
     flags: u8,
     _not_send: PhantomData<*const ()>,
 }
@@ -41,6 +44,7 @@ pub struct SpanRef {
 impl SpanRef {
     pub(crate) const NOOP: SpanRef = SpanRef {
         span_id: 0,
+        depth: 0,
         flags: 0,
         _not_send: PhantomData,
     };
@@ -59,6 +63,7 @@ impl SpanRef {
     ) -> Self {
         SpanRef {
             span_id,
+            depth: 0,
             flags: (sampled as u8 * SAMPLED)
                 | (owned as u8 * OWNED)
                 | (recording as u8 * RECORDING),
@@ -213,17 +218,17 @@ impl std::fmt::Debug for SpanRef {
 #[must_use = "the span ends when the guard is dropped"]
 pub struct SpanGuard {
     span: SpanRef,
-    depth: u32,
 }
 
 impl SpanGuard {
     pub(crate) const NOOP: SpanGuard = SpanGuard {
         span: SpanRef::NOOP,
-        depth: 0,
     };
 
-    pub(crate) fn new(span: SpanRef, depth: u32) -> Self {
-        SpanGuard { span, depth }
+    #[inline]
+    pub(crate) fn new(mut span: SpanRef, depth: u32) -> Self {
+        span.depth = depth;
+        SpanGuard { span }
     }
 
     /// Ends the span now (the same as dropping the guard).
@@ -242,7 +247,7 @@ impl Drop for SpanGuard {
     #[inline]
     fn drop(&mut self) {
         if self.span.span_id != 0 {
-            local::end_frame(self.span.span_id, self.depth);
+            local::end_frame(self.span.span_id, self.span.depth);
         }
     }
 }
@@ -521,5 +526,13 @@ impl Drop for ContextGuard {
         if let Some(depth) = self.depth {
             local::end_frame(self.span_id, depth);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn guards_fit_in_two_registers() {
+        assert_eq!(std::mem::size_of::<super::SpanGuard>(), 16);
     }
 }
