@@ -9,6 +9,8 @@
 //!     collect and export in parallel (as fastrace's own benchmarks do);
 //!   - (b) *end to end*: building trees in chunks of about 1000 spans and flushing each
 //!     library synchronously after every chunk, timing everything, flushes included.
+//!   - (c) *instrumented thread below saturation*: the chunks of (b), timing only the tree
+//!     building: what instrumented code pays when the export pipeline keeps up.
 //! - `unsampled span`: one span that is not recorded.
 //!
 //! Criterion measures every case first; then a fixed timing loop (`std::time::Instant`,
@@ -261,6 +263,24 @@ impl Libs {
             self.flush(lib);
         }
         let elapsed = start.elapsed();
+        self.created[lib.index()] += chunks * trees * (n + 1);
+        elapsed
+    }
+
+    /// Builds `chunks` chunks of [`chunk_trees`] trees, flushing after each outside the
+    /// timing; returns the time spent building trees only. This is the instrumented thread's
+    /// cost when the pipeline keeps up, as it does below saturation.
+    fn paced(&mut self, lib: Lib, n: u64, chunks: u64) -> Duration {
+        let trees = chunk_trees(n);
+        let mut elapsed = Duration::ZERO;
+        for _ in 0..chunks {
+            let start = Instant::now();
+            for _ in 0..trees {
+                self.tree(lib, black_box(n));
+            }
+            elapsed += start.elapsed();
+            self.flush(lib);
+        }
         self.created[lib.index()] += chunks * trees * (n + 1);
         elapsed
     }
@@ -646,7 +666,8 @@ fn summary(libs: &mut Libs, timing: &Timing, mode: Mode) {
     );
     println!(
         "(a) instrumented thread: building trees, collectors running in parallel; (b) end to end: \
-         chunks of ~{CHUNK_SPANS} spans, synchronous flush after each, flushes timed"
+         chunks of ~{CHUNK_SPANS} spans, synchronous flush after each, flushes timed; (c) \
+         instrumented thread below saturation: the same chunks, flushes not timed"
     );
 
     let mut instrumented = Vec::new();
@@ -667,8 +688,18 @@ fn summary(libs: &mut Libs, timing: &Timing, mode: Mode) {
         end_to_end.push((n, row));
         delivery.push((format!("(b) tree {n}"), d));
     }
+    let mut paced = Vec::new();
+    for n in SIZES {
+        let spans = chunk_trees(n) * (n + 1);
+        let (row, d) = measure_case(libs, timing, spans, |libs, lib, chunks| {
+            libs.paced(lib, n, chunks)
+        });
+        paced.push((n, row));
+        delivery.push((format!("(c) tree {n}"), d));
+    }
     print_tree_table("(a) instrumented thread", &instrumented);
     print_tree_table("(b) end to end", &end_to_end);
+    print_tree_table("(c) instrumented thread below saturation", &paced);
     print_delivery_table(&delivery);
 
     println!("\nunsampled span (ns per span, start + end)");

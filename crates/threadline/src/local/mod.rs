@@ -247,9 +247,13 @@ impl Drop for LocalLog {
 
 #[inline(always)]
 fn with_log<R>(f: impl FnOnce(&mut LocalLog) -> R) -> Option<R> {
-    // SAFETY: the log is only reached through this function, and the closures passed to it
-    // never call back into user code, so no two `&mut` to it exist at once.
-    LOG.try_with(|log| f(unsafe { &mut *log.get() })).ok()
+    // Only the pointer goes through `try_with`: its closure stays tiny and inlines, and so
+    // does `f`, which then writes records straight into the log.
+    let log = LOG.try_with(|log| log.get()).ok()?;
+    // SAFETY: the log is only reached through this function, the closures passed to it never
+    // call back into user code, so no two `&mut` to it exist at once; and the pointer is used
+    // only on this thread while its thread-local is alive (`try_with` succeeded just now).
+    Some(f(unsafe { &mut *log }))
 }
 
 /// What the parent of a new span is.
