@@ -245,6 +245,24 @@ impl Drop for LocalLog {
     }
 }
 
+/// Appends the record `make` builds, building it in its slot: `Vec::push` would take it by
+/// value before a possible reallocation and copy it from the stack, which costs a
+/// store-forwarding stall on every span.
+#[inline(always)]
+fn push_record(records: &mut Vec<Record>, make: impl FnOnce() -> Record) {
+    if records.len() == records.capacity() {
+        records.reserve(1);
+    }
+    let len = records.len();
+    // SAFETY: there is room for one more record (reserved above), the slot at `len` is
+    // initialised by the write before `set_len` makes it part of the vector, and `make` cannot
+    // reach `records`.
+    unsafe {
+        records.as_mut_ptr().add(len).write(make());
+        records.set_len(len + 1);
+    }
+}
+
 #[inline(always)]
 fn with_log<R>(f: impl FnOnce(&mut LocalLog) -> R) -> Option<R> {
     // Only the pointer goes through `try_with`: its closure stays tiny and inlines, and so
@@ -320,17 +338,18 @@ pub(crate) fn start_child(
         }
         let span_id = crate::id::next_random();
         let pipeline = pipeline.unwrap_or(parent_pipeline);
-        let ticks = clock::now();
-        log.records.push(Record::Start(Start {
-            span_id,
-            parent_id,
-            trace_id: split(trace_id),
-            name,
-            ticks,
-            pipeline,
-            kind,
-            parent_is_remote: false,
-        }));
+        push_record(&mut log.records, || {
+            Record::Start(Start {
+                span_id,
+                parent_id,
+                trace_id: split(trace_id),
+                name,
+                ticks: clock::now(),
+                pipeline,
+                kind,
+                parent_is_remote: false,
+            })
+        });
         let depth = log.stack.len() as u32;
         log.stack.push(Frame {
             trace_id,
@@ -368,17 +387,19 @@ pub(crate) fn start_root(
         }
         let span_id = crate::id::next_random();
         if sampled {
-            let ticks = clock::now();
-            log.records.push(Record::Start(Start {
-                span_id,
-                parent_id: 0,
-                trace_id: split(trace_id),
-                name: name.take().unwrap_or_default(),
-                ticks,
-                pipeline,
-                kind,
-                parent_is_remote: false,
-            }));
+            let name = name.take().unwrap_or_default();
+            push_record(&mut log.records, || {
+                Record::Start(Start {
+                    span_id,
+                    parent_id: 0,
+                    trace_id: split(trace_id),
+                    name,
+                    ticks: clock::now(),
+                    pipeline,
+                    kind,
+                    parent_is_remote: false,
+                })
+            });
         }
         log.stack.push(Frame {
             trace_id,
@@ -489,8 +510,10 @@ pub(crate) fn end_frame(span_id: u64, depth: u32) {
             if frame.generation != log.generation {
                 log.foreign_ends = true;
             }
-            let ticks = clock::now();
-            log.records.push(Record::End { span_id, ticks });
+            push_record(&mut log.records, || Record::End {
+                span_id,
+                ticks: clock::now(),
+            });
         }
         if index + 1 == log.stack.len() {
             log.stack.pop();
@@ -530,7 +553,7 @@ pub(crate) fn change(span_id: u64, owned: bool, change: Change) {
         return;
     }
     with_log(|log| {
-        log.records.push(Record::Change { span_id, change });
+        push_record(&mut log.records, || Record::Change { span_id, change });
         if log.stack.is_empty() {
             log.submit();
         }
