@@ -245,11 +245,11 @@ impl Drop for LocalLog {
     }
 }
 
-/// Appends the record `make` builds, building it in its slot: `Vec::push` would take it by
+/// Appends the record (or frame) `make` builds, building it in its slot: `Vec::push` would take it by
 /// value before a possible reallocation and copy it from the stack, which costs a
 /// store-forwarding stall on every span.
 #[inline(always)]
-fn push_record(records: &mut Vec<Record>, make: impl FnOnce() -> Record) {
+fn push_record<T>(records: &mut Vec<T>, make: impl FnOnce() -> T) {
     if records.len() == records.capacity() {
         records.reserve(1);
     }
@@ -351,7 +351,8 @@ pub(crate) fn start_child(
             })
         });
         let depth = log.stack.len() as u32;
-        log.stack.push(Frame {
+        let generation = log.generation;
+        push_record(&mut log.stack, || Frame {
             trace_id,
             span_id,
             trace_state: TraceState::EMPTY,
@@ -360,7 +361,7 @@ pub(crate) fn start_child(
             remote: false,
             ended: false,
             kind: FrameKind::Local,
-            generation: log.generation,
+            generation,
         });
         Ok((span_id, depth))
     });
