@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::context::SpanContext;
 use crate::data::SpanKind;
 use crate::export::FlushError;
-use crate::local::{self, FrameKind, TOP, TOP_SAMPLED, TOP_UNSAMPLED};
+use crate::local::{self, FrameKind, TOP, TOP_NONE, TOP_SAMPLED, TOP_UNSAMPLED};
 use crate::span::{ContextGuard, SpanGuard, SpanRef};
 use crate::tracer::{SpanBuilder, Tracer};
 use crate::value::{Str, Value};
@@ -109,20 +109,26 @@ impl Drop for TracingGuard {
 /// threadline::flush(std::time::Duration::from_secs(5)).unwrap();
 /// assert_eq!(spans.spans()[0].name, "database_query");
 /// ```
-#[inline]
+#[inline(always)]
 pub fn span(name: impl Into<Str>) -> SpanGuard {
-    match TOP.with(|t| t.get()) {
-        TOP_UNSAMPLED => SpanGuard::NOOP,
-        TOP_SAMPLED => match local::start_child(name.into(), None, SpanKind::Internal) {
-            Ok((span_id, depth)) => SpanGuard::new(SpanRef::new(span_id, true, false), depth),
-            Err(name) => root_span(name),
-        },
-        _ => root_span(name.into()),
+    let top = TOP.with(|t| t.get());
+    if top == TOP_UNSAMPLED || (top == TOP_NONE && GLOBAL.load(Ordering::Relaxed).is_null()) {
+        return SpanGuard::NOOP;
     }
+    span_recorded(top, name.into())
 }
 
-#[inline]
-fn root_span(name: Str) -> SpanGuard {
+fn span_recorded(top: u8, name: Str) -> SpanGuard {
+    let name = if top == TOP_SAMPLED {
+        match local::start_child(name, None, SpanKind::Internal) {
+            Ok((span_id, depth)) => {
+                return SpanGuard::new(SpanRef::new(span_id, true, false), depth)
+            }
+            Err(name) => name,
+        }
+    } else {
+        name
+    };
     match global_tracer() {
         Some(tracer) => tracer.span(name),
         None => SpanGuard::NOOP,

@@ -244,7 +244,7 @@ impl std::ops::Deref for SpanGuard {
 }
 
 impl Drop for SpanGuard {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         if self.span.span_id != 0 {
             local::end_frame(self.span.span_id, self.span.depth);

@@ -263,15 +263,22 @@ fn push_record<T>(records: &mut Vec<T>, make: impl FnOnce() -> T) {
     }
 }
 
+/// This thread's log, while its thread-local is alive.
+///
+/// The hot functions take the log this way rather than through [`with_log`], so that their
+/// whole body inlines into their caller.
+#[inline(always)]
+fn log_mut<'a>() -> Option<&'a mut LocalLog> {
+    let log = LOG.try_with(|log| log.get()).ok()?;
+    // SAFETY: callers use the reference only within one call, on this thread, while the
+    // thread-local is alive (`try_with` succeeded just now), and never call user code or
+    // another function that takes the log meanwhile, so no two `&mut` to it exist at once.
+    Some(unsafe { &mut *log })
+}
+
 #[inline(always)]
 fn with_log<R>(f: impl FnOnce(&mut LocalLog) -> R) -> Option<R> {
-    // Only the pointer goes through `try_with`: its closure stays tiny and inlines, and so
-    // does `f`, which then writes records straight into the log.
-    let log = LOG.try_with(|log| log.get()).ok()?;
-    // SAFETY: the log is only reached through this function, the closures passed to it never
-    // call back into user code, so no two `&mut` to it exist at once; and the pointer is used
-    // only on this thread while its thread-local is alive (`try_with` succeeded just now).
-    Some(f(unsafe { &mut *log }))
+    log_mut().map(f)
 }
 
 /// What the parent of a new span is.
@@ -326,7 +333,10 @@ pub(crate) fn start_child(
     pipeline: Option<u32>,
     kind: SpanKind,
 ) -> Result<(u64, u32), Str> {
-    let result = with_log(|log| {
+    let Some(log) = log_mut() else {
+        return Err(name);
+    };
+    {
         let (trace_id, parent_id, parent_pipeline, trace_state_empty) = match log.stack.last() {
             Some(f) if !f.ended && f.sampled && !f.remote => {
                 (f.trace_id, f.span_id, f.pipeline, f.trace_state.is_empty())
@@ -364,10 +374,6 @@ pub(crate) fn start_child(
             generation,
         });
         Ok((span_id, depth))
-    });
-    match result {
-        Some(r) => r,
-        None => Err("".into()),
     }
 }
 
@@ -491,9 +497,11 @@ pub(crate) fn push_frame(frame: Frame) -> Option<u32> {
 
 /// Pops (or marks ended) the frame at `depth` that holds `span_id`, writing an end record when
 /// it is a sampled local span.
-#[inline]
 pub(crate) fn end_frame(span_id: u64, depth: u32) {
-    with_log(|log| {
+    let Some(log) = log_mut() else {
+        return;
+    };
+    {
         let depth = depth as usize;
         let index = match log.stack.get(depth) {
             Some(f) if f.span_id == span_id && !f.ended => depth,
@@ -526,7 +534,7 @@ pub(crate) fn end_frame(span_id: u64, depth: u32) {
         }
         log.refresh_top();
         log.after_end();
-    });
+    }
 }
 
 /// Ends the innermost entered span, whatever entered it (the seed API's `end_span`).
@@ -553,12 +561,12 @@ pub(crate) fn change(span_id: u64, owned: bool, change: Change) {
         change_owned(span_id, change);
         return;
     }
-    with_log(|log| {
+    if let Some(log) = log_mut() {
         push_record(&mut log.records, || Record::Change { span_id, change });
         if log.stack.is_empty() {
             log.submit();
         }
-    });
+    }
 }
 
 #[inline(never)]
