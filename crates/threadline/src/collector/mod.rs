@@ -246,7 +246,6 @@ impl Round<'_> {
             .get(span.pipeline as usize)
             .and_then(Option::as_ref)
         {
-            let data = span.finish(&self.clock, &pipeline.resource, &pipeline.scope);
             let max = pipeline.processor.max_chunk();
             // One or two pipelines in practice: a scan beats hashing.
             let index = match self.out.iter().position(|(id, _)| *id == pipeline.id) {
@@ -258,12 +257,14 @@ impl Round<'_> {
             };
             let chunks = &mut self.out[index].1;
             match chunks.last_mut() {
-                Some(chunk) if chunk.len() < max => chunk.push(data),
-                _ => {
-                    let mut chunk = pipeline.processor.chunk_buffer();
-                    chunk.push(data);
-                    chunks.push(chunk);
-                }
+                Some(chunk) if chunk.len() < max => {}
+                _ => chunks.push(pipeline.processor.chunk_buffer()),
+            }
+            if let Some(chunk) = chunks.last_mut() {
+                let clock = &self.clock;
+                crate::local::push_in_place(chunk, || {
+                    span.finish(clock, &pipeline.resource, &pipeline.scope)
+                });
             }
             self.emitted += 1;
         }
@@ -288,17 +289,19 @@ impl Round<'_> {
                     .pipeline(start.pipeline)
                     .map(|p| p.limits)
                     .unwrap_or_default();
-                open.0.push(PartialSpan::new(
-                    join(start.trace_id),
-                    SpanId(start.span_id),
-                    SpanId(start.parent_id),
-                    start.parent_is_remote,
-                    start.name,
-                    start.kind,
-                    start.pipeline,
-                    start.ticks,
-                    limits,
-                ));
+                crate::local::push_in_place(&mut open.0, || {
+                    PartialSpan::new(
+                        join(start.trace_id),
+                        SpanId(start.span_id),
+                        SpanId(start.parent_id),
+                        start.parent_is_remote,
+                        start.name,
+                        start.kind,
+                        start.pipeline,
+                        start.ticks,
+                        limits,
+                    )
+                });
             }
             Record::Change { span_id, change } => {
                 if let Some(i) = open.position(span_id) {

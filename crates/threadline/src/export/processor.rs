@@ -150,9 +150,18 @@ impl Processor {
     /// An empty buffer for a chunk of spans, recycled from earlier exports when possible.
     pub(crate) fn chunk_buffer(&self) -> Vec<SpanData> {
         match self {
-            Processor::Batch(shared) => lock(&shared.spare)
-                .pop()
-                .unwrap_or_else(|| Vec::with_capacity(shared.config.max_export_batch_size)),
+            Processor::Batch(shared) => {
+                let spare = lock(&shared.spare).pop();
+                match spare {
+                    // Dropped here, on the collector thread that allocated the spans'
+                    // contents, where freeing them is cheapest.
+                    Some(mut buffer) => {
+                        buffer.clear();
+                        buffer
+                    }
+                    None => Vec::with_capacity(shared.config.max_export_batch_size),
+                }
+            }
             _ => Vec::new(),
         }
     }
@@ -290,7 +299,8 @@ struct BatchState {
 }
 
 impl BatchShared {
-    /// Keeps an emptied buffer for reuse; enough to fill the queue, no more.
+    /// Keeps an exported buffer for reuse (the collector empties it); enough to fill the
+    /// queue, no more.
     fn recycle(&self, buffer: Vec<SpanData>) {
         let keep = self.config.max_queue_size / self.config.max_export_batch_size + 2;
         let mut spare = lock(&self.spare);
@@ -390,10 +400,9 @@ impl BatchShared {
                 if !drain_all && !due && state.queue.len() < max_batch {
                     break;
                 }
-                let mut batch = state.queue.take(max_batch);
+                let batch = state.queue.take(max_batch);
                 drop(state);
                 export_counted(&mut *exporter, &batch, &self.counters);
-                batch.clear();
                 self.recycle(batch);
                 if self.collector_waiting.swap(false, Ordering::AcqRel) {
                     crate::collector::wake();

@@ -249,7 +249,7 @@ impl Drop for LocalLog {
 /// value before a possible reallocation and copy it from the stack, which costs a
 /// store-forwarding stall on every span.
 #[inline(always)]
-fn push_record<T>(records: &mut Vec<T>, make: impl FnOnce() -> T) {
+pub(crate) fn push_in_place<T>(records: &mut Vec<T>, make: impl FnOnce() -> T) {
     if records.len() == records.capacity() {
         records.reserve(1);
     }
@@ -348,7 +348,7 @@ pub(crate) fn start_child(
         }
         let span_id = crate::id::next_random();
         let pipeline = pipeline.unwrap_or(parent_pipeline);
-        push_record(&mut log.records, || {
+        push_in_place(&mut log.records, || {
             Record::Start(Start {
                 span_id,
                 parent_id,
@@ -362,7 +362,7 @@ pub(crate) fn start_child(
         });
         let depth = log.stack.len() as u32;
         let generation = log.generation;
-        push_record(&mut log.stack, || Frame {
+        push_in_place(&mut log.stack, || Frame {
             trace_id,
             span_id,
             trace_state: TraceState::EMPTY,
@@ -395,7 +395,7 @@ pub(crate) fn start_root(
         let span_id = crate::id::next_random();
         if sampled {
             let name = name.take().unwrap_or_default();
-            push_record(&mut log.records, || {
+            push_in_place(&mut log.records, || {
                 Record::Start(Start {
                     span_id,
                     parent_id: 0,
@@ -519,7 +519,7 @@ pub(crate) fn end_frame(span_id: u64, depth: u32) {
             if frame.generation != log.generation {
                 log.foreign_ends = true;
             }
-            push_record(&mut log.records, || Record::End {
+            push_in_place(&mut log.records, || Record::End {
                 span_id,
                 ticks: clock::now(),
             });
@@ -562,7 +562,7 @@ pub(crate) fn change(span_id: u64, owned: bool, change: Change) {
         return;
     }
     if let Some(log) = log_mut() {
-        push_record(&mut log.records, || Record::Change { span_id, change });
+        push_in_place(&mut log.records, || Record::Change { span_id, change });
         if log.stack.is_empty() {
             log.submit();
         }
