@@ -105,7 +105,7 @@ impl SpanRef {
     #[inline(always)]
     fn record(&self, change: impl FnOnce() -> Change) {
         if self.is_recording() {
-            local::change(self.span_id, self.flags & OWNED != 0, change());
+            local::change(self.span_id, self.flags & OWNED != 0, change);
         }
     }
 

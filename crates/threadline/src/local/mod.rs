@@ -555,14 +555,19 @@ pub(crate) fn end_top() {
 
 /// Records a change to a span. Changes to a span entered from a `Span` go to that span's own
 /// storage; changes to a local span go to the log.
+///
+/// `make` runs inside the write to the log's slot, so the change is built in place.
 #[inline(always)]
-pub(crate) fn change(span_id: u64, owned: bool, change: Change) {
+pub(crate) fn change(span_id: u64, owned: bool, make: impl FnOnce() -> Change) {
     if owned {
-        change_owned(span_id, change);
+        change_owned(span_id, make());
         return;
     }
     if let Some(log) = log_mut() {
-        push_in_place(&mut log.records, || Record::Change { span_id, change });
+        push_in_place(&mut log.records, || Record::Change {
+            span_id,
+            change: make(),
+        });
         if log.stack.is_empty() {
             log.submit();
         }
