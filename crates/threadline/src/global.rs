@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::context::SpanContext;
 use crate::data::SpanKind;
 use crate::export::FlushError;
-use crate::local::{self, FrameKind, TOP, TOP_NONE, TOP_SAMPLED, TOP_UNSAMPLED};
+use crate::local::{self, FrameClass, TOP, TOP_NONE, TOP_SAMPLED, TOP_UNSAMPLED};
 use crate::span::{ContextGuard, SpanGuard, SpanRef};
 use crate::tracer::{SpanBuilder, Tracer};
 use crate::value::{Str, Value};
@@ -146,8 +146,8 @@ pub fn current_span() -> SpanRef {
         Some((_, span_id, sampled, kind)) => SpanRef::with_recording(
             span_id,
             sampled,
-            matches!(kind, FrameKind::Owned(_)),
-            sampled && kind != FrameKind::Context,
+            kind == FrameClass::Owned,
+            sampled && kind != FrameClass::Context,
         ),
         None => SpanRef::NOOP,
     }

@@ -1,13 +1,13 @@
 //! Spans: the thread-bound guard, the handle on a span, and the owned span that crosses threads.
 
-use std::cell::UnsafeCell;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use crate::collector::assemble::{Change, PartialSpan};
 use crate::context::{SpanContext, TraceOptions, TraceState};
 use crate::data::{Link, MessageEventType, SpanKind};
 use crate::id::{SpanId, TraceId};
-use crate::local::{self, Frame, FrameKind};
+use crate::local::{self, Frame, FrameKind, OwnedCell};
 use crate::status::Status;
 use crate::value::{KeyValue, Str, Value};
 
@@ -105,6 +105,7 @@ impl SpanRef {
     #[inline(always)]
     fn record(&self, change: impl FnOnce() -> Change) {
         if self.is_recording() {
+            let change = change();
             local::change(self.span_id, self.flags & OWNED != 0, change);
         }
     }
@@ -285,14 +286,9 @@ pub struct Span {
     trace_state: TraceState,
     pipeline: u32,
     sampled: bool,
-    data: Option<Box<UnsafeCell<PartialSpan>>>,
-    _not_sync: PhantomData<std::cell::Cell<()>>,
+    /// Shared with the frames that enter the span; emptied when it ends.
+    data: Option<Arc<OwnedCell>>,
 }
-
-// SAFETY: the span's data is only reached through `&self` methods on one thread at a time:
-// `Span` is not `Sync`, and an entered span's frame pointer is used only by the thread that
-// entered it, while the `Span` is borrowed or owned by the polling future.
-unsafe impl Send for Span {}
 
 impl Span {
     pub(crate) fn new_owned(
@@ -308,8 +304,7 @@ impl Span {
             trace_state,
             pipeline,
             sampled: data.is_some(),
-            data: data.map(|d| Box::new(UnsafeCell::new(d))),
-            _not_sync: PhantomData,
+            data: data.map(|d| Arc::new(OwnedCell::new(Some(d)))),
         }
     }
 
@@ -338,8 +333,11 @@ impl Span {
 
     fn apply(&self, change: impl FnOnce() -> Change) {
         if let Some(data) = &self.data {
-            // SAFETY: see the `Send` impl: one thread at a time, and `apply` does not re-enter.
-            unsafe { (*data.get()).apply(change()) };
+            // Built before locking: building it may run user code that changes this span.
+            let change = change();
+            if let Some(span) = data.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                span.apply(change);
+            }
         }
     }
 
@@ -419,7 +417,7 @@ impl Span {
     /// Makes this span current on this thread until the returned guard is dropped.
     pub fn enter(&self) -> EnteredSpan<'_> {
         let kind = match &self.data {
-            Some(data) => FrameKind::Owned(data.get()),
+            Some(data) => FrameKind::Owned(data.clone()),
             None => FrameKind::Context,
         };
         let depth = local::push_frame(Frame {
@@ -445,9 +443,11 @@ impl Span {
 
     fn finish(&mut self) {
         if let Some(data) = self.data.take() {
-            let mut data = data.into_inner();
-            data.end_ticks = crate::clock::now();
-            local::finish_owned(Box::new(data));
+            let taken = data.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(mut span) = taken {
+                span.end_ticks = crate::clock::now();
+                local::finish_owned(Box::new(span));
+            }
         }
     }
 }

@@ -67,12 +67,16 @@ pub(crate) struct ThreadChannel {
     pub(crate) consumed: AtomicU64,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// The storage of a [`crate::Span`]: shared with the frames that enter it, emptied when the
+/// span ends, so a frame that outlives its span (a forgotten guard) finds nothing to change.
+pub(crate) type OwnedCell = std::sync::Mutex<Option<PartialSpan>>;
+
+#[derive(Clone)]
 pub(crate) enum FrameKind {
     /// A span recorded in this thread's log.
     Local,
-    /// A `Span` being polled or entered; the pointer is valid while the frame is on the stack.
-    Owned(*mut PartialSpan),
+    /// A `Span` being polled or entered.
+    Owned(Arc<OwnedCell>),
     /// A context without a span of ours: a remote parent or an explicitly attached context.
     Context,
 }
@@ -226,6 +230,15 @@ impl LocalLog {
         }
     }
 
+    /// A change outside any span goes at once; a long-lived span's changes go in batches, so
+    /// the log stays bounded.
+    #[inline]
+    fn after_change(&mut self) {
+        if self.stack.is_empty() || self.records.len() >= SUBMIT_THRESHOLD {
+            self.submit();
+        }
+    }
+
     #[inline]
     fn after_end(&mut self) {
         if self.stack.is_empty() || self.records.len() >= SUBMIT_THRESHOLD {
@@ -245,9 +258,10 @@ impl Drop for LocalLog {
     }
 }
 
-/// Appends the record (or frame) `make` builds, building it in its slot: `Vec::push` would take it by
-/// value before a possible reallocation and copy it from the stack, which costs a
-/// store-forwarding stall on every span.
+/// Appends the record (or frame) `make` builds, building it in its slot: `Vec::push` would
+/// take it by value before a possible reallocation and copy it from the stack, which costs a
+/// store-forwarding stall on every span. `make` must not run user code: it may not reach the
+/// vector.
 #[inline(always)]
 pub(crate) fn push_in_place<T>(records: &mut Vec<T>, make: impl FnOnce() -> T) {
     if records.len() == records.capacity() {
@@ -316,11 +330,25 @@ pub(crate) fn frame_context(span_id: u64) -> Option<(TraceId, TraceState)> {
     .flatten()
 }
 
+/// What kind of span a frame holds, without its storage.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FrameClass {
+    Local,
+    Owned,
+    Context,
+}
+
 /// A handle on the current span, as stored on the stack.
-pub(crate) fn current_frame() -> Option<(TraceId, u64, bool, FrameKind)> {
+pub(crate) fn current_frame() -> Option<(TraceId, u64, bool, FrameClass)> {
     with_log(|log| {
-        log.top()
-            .map(|f| (f.trace_id, f.span_id, f.sampled, f.kind))
+        log.top().map(|f| {
+            let class = match f.kind {
+                FrameKind::Local => FrameClass::Local,
+                FrameKind::Owned(_) => FrameClass::Owned,
+                FrameKind::Context => FrameClass::Context,
+            };
+            (f.trace_id, f.span_id, f.sampled, class)
+        })
     })
     .flatten()
 }
@@ -515,7 +543,7 @@ pub(crate) fn end_frame(span_id: u64, depth: u32) {
             },
         };
         let frame = &mut log.stack[index];
-        if frame.sampled && frame.kind == FrameKind::Local {
+        if frame.sampled && matches!(frame.kind, FrameKind::Local) {
             if frame.generation != log.generation {
                 log.foreign_ends = true;
             }
@@ -556,41 +584,39 @@ pub(crate) fn end_top() {
 /// Records a change to a span. Changes to a span entered from a `Span` go to that span's own
 /// storage; changes to a local span go to the log.
 ///
-/// `make` runs inside the write to the log's slot, so the change is built in place.
+/// The change is complete before the log is touched: building it may run user code (`Into`
+/// impls, iterators), which may itself record changes.
 #[inline(always)]
-pub(crate) fn change(span_id: u64, owned: bool, make: impl FnOnce() -> Change) {
+pub(crate) fn change(span_id: u64, owned: bool, change: Change) {
     if owned {
-        change_owned(span_id, make());
+        change_owned(span_id, change);
         return;
     }
     if let Some(log) = log_mut() {
-        push_in_place(&mut log.records, || Record::Change {
-            span_id,
-            change: make(),
-        });
-        if log.stack.is_empty() {
-            log.submit();
-        }
+        push_in_place(&mut log.records, || Record::Change { span_id, change });
+        log.after_change();
     }
 }
 
 #[inline(never)]
 fn change_owned(span_id: u64, change: Change) {
-    with_log(|log| {
-        {
-            if let Some(FrameKind::Owned(ptr)) = log
-                .stack
-                .iter()
-                .rev()
-                .find(|f| f.span_id == span_id)
-                .map(|f| f.kind)
-            {
-                // SAFETY: an `Owned` frame's pointer is valid while the frame is on the stack,
-                // and only this thread touches the span meanwhile.
-                unsafe { (*ptr).apply(change) };
-            }
+    let cell = with_log(|log| {
+        log.stack
+            .iter()
+            .rev()
+            .find(|f| f.span_id == span_id && !f.ended)
+            .and_then(|f| match &f.kind {
+                FrameKind::Owned(cell) => Some(cell.clone()),
+                _ => None,
+            })
+    })
+    .flatten();
+    if let Some(cell) = cell {
+        let mut data = cell.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(span) = data.as_mut() {
+            span.apply(change);
         }
-    });
+    }
 }
 
 /// Hands a finished owned span to the collector.
