@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::context::SpanContext;
 use crate::data::SpanKind;
@@ -175,7 +175,7 @@ pub fn attach(context: &SpanContext) -> ContextGuard {
 ///
 /// [`FlushError`] when an exporter did not finish in time or failed.
 pub fn flush(timeout: Duration) -> Result<(), FlushError> {
-    crate::collector::flush_all(Instant::now() + timeout)
+    crate::collector::flush_all(crate::collector::deadline_after(timeout))
 }
 
 /// Shuts the global tracer down.

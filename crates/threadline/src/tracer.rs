@@ -1,7 +1,7 @@
 //! The tracer: span creation, sampling and the export pipeline behind it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::collector::assemble::{Change, PartialSpan};
 use crate::collector::{self, Counters, Pipeline, PipelineStats};
@@ -51,10 +51,17 @@ struct TracerInner {
 }
 
 impl Drop for TracerInner {
+    /// The last clone of a tracer delivers what it finished, then shuts its exporter down.
+    /// On Threadline's own threads (a tracer dropped inside an exporter) waiting would wait
+    /// for itself, so it only shuts down.
     fn drop(&mut self) {
-        let _ = self
-            .pipeline
-            .shutdown(Instant::now() + Duration::from_secs(5));
+        let deadline = collector::deadline_after(Duration::from_secs(5));
+        if !local::is_internal() {
+            let _ = collector::flush_pipeline(&self.pipeline, deadline);
+            let _ = self.pipeline.shutdown(deadline);
+        } else {
+            let _ = self.pipeline.shutdown(std::time::Instant::now());
+        }
     }
 }
 
@@ -105,6 +112,11 @@ impl Tracer {
 
     #[inline]
     fn root_span(&self, name: Str) -> SpanGuard {
+        // A remote parent (or an ended frame) is current: the builder decides against it, and
+        // the sampler is asked once.
+        if !local::stack_is_empty() {
+            return self.span_builder(name).enter();
+        }
         let trace_id = TraceId::random();
         let kind = self.inner.default_kind;
         let sampled = self.inner.sampler.should_sample(&SamplingParams {
@@ -113,9 +125,9 @@ impl Tracer {
             name: &name,
             kind,
         });
+        let sampled = sampled && !local::is_internal();
         match local::start_root(name, trace_id, sampled, self.inner.pipeline.id, kind) {
             Ok((span_id, depth)) => SpanGuard::new(SpanRef::new(span_id, sampled, false), depth),
-            // A remote parent is current: sampling is decided against it.
             Err(name) => self.span_builder(name).enter(),
         }
     }
@@ -194,7 +206,7 @@ impl Tracer {
     /// [`FlushError::Timeout`] when the exporter did not finish in time,
     /// [`FlushError::Shutdown`] after [`Tracer::shutdown`].
     pub fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
-        collector::flush_pipeline(&self.inner.pipeline, Instant::now() + timeout)
+        collector::flush_pipeline(&self.inner.pipeline, collector::deadline_after(timeout))
     }
 
     /// Flushes, then shuts the exporter down. Spans ended afterwards are dropped and counted.
@@ -203,7 +215,7 @@ impl Tracer {
     ///
     /// As [`Tracer::flush`].
     pub fn shutdown(&self, timeout: Duration) -> Result<(), FlushError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = collector::deadline_after(timeout);
         let flushed = collector::flush_pipeline(&self.inner.pipeline, deadline);
         let shut = self.inner.pipeline.shutdown(deadline);
         flushed.and(shut)
@@ -225,6 +237,12 @@ impl Tracer {
     }
 
     fn resolve(&self, parent: &ParentChoice, name: &str, kind: SpanKind) -> Resolved {
+        let mut resolved = self.resolve_sampling(parent, name, kind);
+        resolved.sampled &= !local::is_internal();
+        resolved
+    }
+
+    fn resolve_sampling(&self, parent: &ParentChoice, name: &str, kind: SpanKind) -> Resolved {
         let parent = match parent {
             ParentChoice::Root => None,
             ParentChoice::Explicit(ctx) if ctx.is_valid() => Some(ParentState {

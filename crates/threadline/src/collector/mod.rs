@@ -17,6 +17,13 @@ use crate::local::{join, Record, ThreadChannel};
 use crate::value::Str;
 use assemble::PartialSpan;
 
+/// The instant `timeout` from now; a timeout too large to represent means no deadline.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 /// How long the collector sleeps when it found nothing to do.
 const IDLE_INTERVAL: Duration = Duration::from_millis(10);
 /// How long it sleeps between busy rounds.
@@ -25,6 +32,8 @@ const BUSY_INTERVAL: Duration = Duration::from_millis(1);
 const MAX_OPEN_PER_THREAD: usize = 1 << 16;
 /// Buffers larger than this are not recycled, so one burst does not pin memory forever.
 const MAX_RECYCLED_CAPACITY: usize = 4096;
+/// Recycled buffers waiting per thread, at most.
+const MAX_RECYCLED_BUFFERS: usize = 8;
 
 /// Counters of one pipeline.
 ///
@@ -81,13 +90,12 @@ impl Pipeline {
         if self.shut_down.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let result = self.processor.shutdown(deadline);
-        if let Ok(mut pipelines) = PIPELINES.write() {
-            if let Some(slot) = pipelines.get_mut(self.id as usize) {
-                *slot = None;
-            }
-        }
-        result
+        // The pipeline stays registered: spans that reach it later are counted as dropped.
+        self.processor.shutdown(deadline)
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Acquire)
     }
 
     fn accept(&self, spans: Vec<SpanData>) {
@@ -179,6 +187,7 @@ fn start_background() {
         let spawned = std::thread::Builder::new()
             .name("threadline-collector".into())
             .spawn(|| {
+                crate::local::mark_internal_thread();
                 let _ = COLLECTOR_THREAD.set(std::thread::current());
                 loop {
                     let records = collect_now();
@@ -198,10 +207,32 @@ fn start_background() {
 }
 
 /// Runs one collection round on the calling thread. Returns the number of records handled.
+///
+/// The spans are handed to their pipelines after the collector's lock is released, so an
+/// exporter that runs inline (the simple processor) never holds up collection.
 pub(crate) fn collect_now() -> usize {
-    let mut guard = lock(&COLLECTOR);
-    guard.get_or_insert_with(Collector::default).round()
+    let (handled, delivery) = {
+        let mut guard = lock(&COLLECTOR);
+        let round = guard.get_or_insert_with(Collector::default).round();
+        // Counted before the lock is released, so a flush that takes the lock next sees spans
+        // that have left the rings but not yet reached their queue.
+        DELIVERING.fetch_add(1, Ordering::AcqRel);
+        round
+    };
+    for (pipeline, chunks) in delivery {
+        for chunk in chunks {
+            pipeline.accept(chunk);
+        }
+    }
+    DELIVERING.fetch_sub(1, Ordering::AcqRel);
+    handled
 }
+
+/// Collection rounds whose spans are on their way to the pipelines.
+static DELIVERING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Finished spans to hand over, by pipeline.
+type Delivery = Vec<(Arc<Pipeline>, Vec<Vec<SpanData>>)>;
 
 /// The spans a thread has open, in start order. Guards end in reverse order, so an end or a
 /// change almost always concerns the last entry: no hashing.
@@ -324,7 +355,7 @@ impl Round<'_> {
 }
 
 impl Collector {
-    fn round(&mut self) -> usize {
+    fn round(&mut self) -> (usize, Delivery) {
         self.channels
             .extend(lock(&NEW_CHANNELS).drain(..).map(|channel| ChannelState {
                 channel,
@@ -358,7 +389,9 @@ impl Collector {
                     .channel
                     .consumed
                     .store(state.consumed, Ordering::Release);
-                if batch.capacity() <= MAX_RECYCLED_CAPACITY {
+                if batch.capacity() <= MAX_RECYCLED_CAPACITY
+                    && state.channel.recycled.len() < MAX_RECYCLED_BUFFERS
+                {
                     let _ = unsafe { state.channel.recycled.push(batch) };
                 }
             }
@@ -384,14 +417,15 @@ impl Collector {
                 pipeline.processor.want_room();
             }
         }
-        for (id, chunks) in round.out.drain(..) {
-            if let Some(pipeline) = pipelines.get(id as usize).and_then(Option::as_ref) {
-                for chunk in chunks {
-                    pipeline.accept(chunk);
-                }
-            }
-        }
-        handled
+        let delivery = round
+            .out
+            .drain(..)
+            .filter_map(|(id, chunks)| {
+                let pipeline = pipelines.get(id as usize).and_then(Option::as_ref)?;
+                Some((pipeline.clone(), chunks))
+            })
+            .collect();
+        (handled, delivery)
     }
 }
 
@@ -404,7 +438,7 @@ impl Collector {
 /// the others. Pipelines that export inline take everything.
 fn drain_budget(pipelines: &[Option<Arc<Pipeline>>]) -> usize {
     let mut budget: Option<usize> = None;
-    for pipeline in pipelines.iter().flatten() {
+    for pipeline in pipelines.iter().flatten().filter(|p| !p.is_shut_down()) {
         match pipeline.processor.room() {
             Some(room) => budget = Some(budget.map_or(room, |b| b.max(room))),
             None if pipeline.processor.takes_spans() => return usize::MAX,
@@ -414,14 +448,14 @@ fn drain_budget(pipelines: &[Option<Arc<Pipeline>>]) -> usize {
     budget.unwrap_or(usize::MAX)
 }
 
-/// Records waiting in the threads' rings.
+/// Records waiting in the threads' rings, plus rounds still delivering.
 fn backlog() -> usize {
     let pending: usize = lock(&NEW_CHANNELS).iter().map(|c| c.batches.len()).sum();
     let collected: usize = lock(&COLLECTOR)
         .as_ref()
         .map(|c| c.channels.iter().map(|s| s.channel.batches.len()).sum())
         .unwrap_or(0);
-    pending + collected
+    pending + collected + DELIVERING.load(Ordering::Acquire)
 }
 
 /// Collects and exports until the threads' rings and the pipeline's queue are empty, or the
@@ -429,6 +463,9 @@ fn backlog() -> usize {
 /// background collector may move spans at any time, so this repeats until a pass finds
 /// nothing anywhere.
 pub(crate) fn flush_pipeline(pipeline: &Pipeline, deadline: Instant) -> Result<(), FlushError> {
+    if crate::local::is_internal() {
+        return Err(FlushError::Reentrant);
+    }
     let mut flushed = false;
     loop {
         crate::local::submit_current_thread();

@@ -192,7 +192,8 @@ pub fn render_tree(spans: &[SpanData]) -> String {
         .max()
         .unwrap_or(start);
     let total = end.saturating_sub(start).max(1);
-    let first = &spans[roots[0]];
+    // Parent links from the network may form a cycle: then no span is a root.
+    let first = &spans[roots.first().copied().unwrap_or(0)];
     let _ = writeln!(
         out,
         "trace {} · {} · {} span{} · {}",
@@ -216,7 +217,15 @@ pub fn render_tree(spans: &[SpanData]) -> String {
         .map(|(k, &i)| (i, String::new(), k == 0))
         .collect();
     // Depth-first, children in start order; (index, prefix of ancestors, is last sibling).
-    while let Some((i, prefix, last)) = stack.pop() {
+    // Each span once; spans a cycle keeps out of reach of every root start a tree of their own.
+    let mut visited = vec![false; spans.len()];
+    while let Some((i, prefix, last)) = stack.pop().or_else(|| {
+        let k = visited.iter().position(|v| !v)?;
+        Some((k, String::new(), true))
+    }) {
+        if std::mem::replace(&mut visited[i], true) {
+            continue;
+        }
         let span = &spans[i];
         let is_root = span
             .parent_span_id
@@ -474,4 +483,25 @@ fn push_attributes(out: &mut String, attributes: &[crate::KeyValue]) {
         json::push_value(out, &kv.value);
     }
     out.push('}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::TraceId;
+
+    #[test]
+    fn render_tree_survives_parent_cycles() {
+        let mut a = SpanData::new(TraceId(1), SpanId(1), "a");
+        let mut b = SpanData::new(TraceId(1), SpanId(2), "b");
+        a.parent_span_id = Some(SpanId(2));
+        b.parent_span_id = Some(SpanId(1));
+        let mut c = SpanData::new(TraceId(1), SpanId(3), "self-parent");
+        c.parent_span_id = Some(SpanId(3));
+        let text = render_tree(&[a, b, c]);
+        for name in ["a", "b", "self-parent"] {
+            let label = format!("─ {name} ");
+            assert_eq!(text.matches(&label).count(), 1, "{text}");
+        }
+    }
 }

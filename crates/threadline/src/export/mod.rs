@@ -32,6 +32,9 @@ pub enum ExportError {
     /// Local I/O failed (a file exporter's disk, a console's pipe).
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The exporter panicked; the batch is counted as failed and the pipeline goes on.
+    #[error("exporter panicked: {0}")]
+    Panicked(String),
 }
 
 /// Why a flush or shutdown did not complete.
@@ -46,6 +49,10 @@ pub enum FlushError {
     /// The exporter reported an error while flushing.
     #[error("exporter failed while flushing: {0}")]
     Exporter(String),
+    /// Called from inside an exporter or one of Threadline's threads, where waiting for the
+    /// pipeline would wait for itself.
+    #[error("flush called from inside the export pipeline; skipped")]
+    Reentrant,
 }
 
 /// Sends finished spans somewhere.

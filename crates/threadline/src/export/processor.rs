@@ -56,12 +56,27 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Exports one batch and counts the outcome; the first failure of each kind is reported.
+/// Runs an exporter call with recording off on this thread, turning a panic into an error so
+/// one faulty exporter cannot take the pipeline down.
+pub(crate) fn guarded(f: impl FnOnce() -> Result<(), ExportError>) -> Result<(), ExportError> {
+    crate::local::internal(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".to_string());
+            Err(ExportError::Panicked(message))
+        })
+    })
+}
+
 fn export_counted(exporter: &mut dyn Exporter, batch: &[SpanData], counters: &Counters) {
     let n = batch.len() as u64;
     if n == 0 {
         return;
     }
-    match exporter.export(batch) {
+    match guarded(|| exporter.export(batch)) {
         Ok(()) => {
             counters.exported.fetch_add(n, Ordering::Relaxed);
         }
@@ -114,7 +129,10 @@ impl Processor {
         let worker = shared.clone();
         let spawned = std::thread::Builder::new()
             .name("threadline-export".into())
-            .spawn(move || worker.run(exporter));
+            .spawn(move || {
+                crate::local::mark_internal_thread();
+                worker.run(exporter)
+            });
         if let Err(error) = spawned {
             crate::diag::warn(format_args!(
                 "cannot start the export thread, spans will be dropped: {error}"
@@ -209,9 +227,10 @@ impl Processor {
     pub(crate) fn force_flush(&self, deadline: Instant) -> Result<(), FlushError> {
         match self {
             Processor::None(_) => Ok(()),
-            Processor::Simple(exporter, _) => lock(exporter)
-                .force_flush()
-                .map_err(|e| FlushError::Exporter(e.to_string())),
+            Processor::Simple(exporter, _) => {
+                let mut exporter = lock(exporter);
+                guarded(|| exporter.force_flush()).map_err(|e| FlushError::Exporter(e.to_string()))
+            }
             Processor::Batch(shared) => shared.flush(deadline, false),
         }
     }
@@ -219,9 +238,10 @@ impl Processor {
     pub(crate) fn shutdown(&self, deadline: Instant) -> Result<(), FlushError> {
         match self {
             Processor::None(_) => Ok(()),
-            Processor::Simple(exporter, _) => lock(exporter)
-                .shutdown()
-                .map_err(|e| FlushError::Exporter(e.to_string())),
+            Processor::Simple(exporter, _) => {
+                let mut exporter = lock(exporter);
+                guarded(|| exporter.shutdown()).map_err(|e| FlushError::Exporter(e.to_string()))
+            }
             Processor::Batch(shared) => shared.flush(deadline, true),
         }
     }
@@ -374,7 +394,8 @@ impl BatchShared {
             // Sleep until a batch is full, the schedule is due, or someone asks.
             loop {
                 let now = Instant::now();
-                let due = !state.queue.is_empty() && now >= last_export + delay;
+                let next = last_export.checked_add(delay);
+                let due = !state.queue.is_empty() && next.is_some_and(|next| now >= next);
                 if state.shutdown
                     || state.flush_requested > state.flush_done
                     || state.queue.len() >= max_batch
@@ -385,7 +406,7 @@ impl BatchShared {
                 let wait = if state.queue.is_empty() {
                     delay
                 } else {
-                    (last_export + delay).saturating_duration_since(now)
+                    next.map_or(delay, |next| next.saturating_duration_since(now))
                 };
                 state = self
                     .wake_worker
@@ -396,7 +417,9 @@ impl BatchShared {
             let flush_target = state.flush_requested;
             let drain_all = flush_target > state.flush_done || state.shutdown;
             while !state.queue.is_empty() {
-                let due = Instant::now() >= last_export + delay;
+                let due = last_export
+                    .checked_add(delay)
+                    .is_some_and(|next| Instant::now() >= next);
                 if !drain_all && !due && state.queue.len() < max_batch {
                     break;
                 }
@@ -414,9 +437,9 @@ impl BatchShared {
                 let shutdown = state.shutdown;
                 drop(state);
                 let result = if shutdown {
-                    exporter.shutdown()
+                    guarded(|| exporter.shutdown())
                 } else {
-                    exporter.force_flush()
+                    guarded(|| exporter.force_flush())
                 };
                 state = lock(&self.state);
                 if let Err(e) = result {

@@ -114,6 +114,10 @@ pub(crate) const TOP_UNSAMPLED: u8 = 2;
 
 thread_local! {
     pub(crate) static TOP: Cell<u8> = const { Cell::new(TOP_NONE) };
+    /// Set on Threadline's own threads and while an exporter runs: spans made there would feed
+    /// the pipeline with its own work (an instrumented HTTP client inside an exporter), so
+    /// nothing is recorded.
+    static INTERNAL: Cell<bool> = const { Cell::new(false) };
     static LOG: UnsafeCell<LocalLog> = UnsafeCell::new(LocalLog::new());
 }
 
@@ -144,6 +148,7 @@ impl LocalLog {
     #[inline]
     fn refresh_top(&self) {
         let state = match self.top() {
+            _ if is_internal() => TOP_UNSAMPLED,
             // A remote parent sends new spans down the slow path, where the sampler is asked.
             None => TOP_NONE,
             Some(f) if f.remote => TOP_NONE,
@@ -293,6 +298,36 @@ fn log_mut<'a>() -> Option<&'a mut LocalLog> {
 #[inline(always)]
 fn with_log<R>(f: impl FnOnce(&mut LocalLog) -> R) -> Option<R> {
     log_mut().map(f)
+}
+
+/// Whether no frame at all is on this thread's stack.
+pub(crate) fn stack_is_empty() -> bool {
+    with_log(|log| log.stack.is_empty()).unwrap_or(true)
+}
+
+/// Whether this thread is one of Threadline's own, or running an exporter.
+#[inline]
+pub(crate) fn is_internal() -> bool {
+    INTERNAL.with(|i| i.get())
+}
+
+/// Marks this thread as one of Threadline's own for good: it records no spans.
+pub(crate) fn mark_internal_thread() {
+    INTERNAL.with(|i| i.set(true));
+    TOP.with(|t| t.set(TOP_UNSAMPLED));
+}
+
+/// Runs `f` (an exporter call) with recording off on this thread.
+pub(crate) fn internal<R>(f: impl FnOnce() -> R) -> R {
+    let was = INTERNAL.with(|i| i.replace(true));
+    TOP.with(|t| t.set(TOP_UNSAMPLED));
+    let result = f();
+    INTERNAL.with(|i| i.set(was));
+    match with_log(|log| log.refresh_top()) {
+        Some(()) => {}
+        None => TOP.with(|t| t.set(if was { TOP_UNSAMPLED } else { TOP_NONE })),
+    }
+    result
 }
 
 /// What the parent of a new span is.
