@@ -135,7 +135,12 @@ fn an_exporter_records_no_spans_and_cannot_flush_from_inside() {
         drop(tracer.span("user"));
         tracer.flush(TIMEOUT).unwrap();
         tracer.flush(TIMEOUT).unwrap();
-        assert_eq!(exported.load(Ordering::Relaxed), 1, "batch={batch}");
+        assert_eq!(
+            exported.load(Ordering::Relaxed),
+            1,
+            "batch={batch} {:?}",
+            tracer.stats()
+        );
         assert_eq!(
             flush_result.lock().unwrap().take(),
             Some(FlushError::Reentrant),

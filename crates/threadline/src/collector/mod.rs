@@ -258,22 +258,32 @@ struct Collector {
     next: usize,
 }
 
-struct Round<'a> {
-    pipelines: &'a [Option<Arc<Pipeline>>],
+struct Round {
+    /// The registry as this round knows it. Ids only grow, so an id past its end belongs to a
+    /// pipeline registered since: [`Round::know`] reads the registry again.
+    pipelines: Vec<Option<Arc<Pipeline>>>,
     clock: Converter,
     /// Finished spans per pipeline, in chunks of at most the pipeline's export batch size.
     out: Vec<(u32, Vec<Vec<SpanData>>)>,
     emitted: usize,
 }
 
-impl Round<'_> {
-    fn pipeline(&self, id: u32) -> Option<&Arc<Pipeline>> {
+impl Round {
+    fn know(&mut self, id: u32) {
+        if id as usize >= self.pipelines.len() {
+            self.pipelines = PIPELINES.read().unwrap_or_else(|e| e.into_inner()).clone();
+        }
+    }
+
+    fn pipeline(&mut self, id: u32) -> Option<&Arc<Pipeline>> {
+        self.know(id);
         self.pipelines.get(id as usize).and_then(Option::as_ref)
     }
 
     fn emit(&mut self, span: PartialSpan) {
-        let pipelines = self.pipelines;
-        if let Some(pipeline) = pipelines
+        self.know(span.pipeline);
+        if let Some(pipeline) = self
+            .pipelines
             .get(span.pipeline as usize)
             .and_then(Option::as_ref)
         {
@@ -301,7 +311,7 @@ impl Round<'_> {
         }
     }
 
-    fn drop_spans(&self, pipeline: u32, n: u64) {
+    fn drop_spans(&mut self, pipeline: u32, n: u64) {
         if let Some(p) = self.pipeline(pipeline) {
             p.counters.dropped.fetch_add(n, Ordering::Relaxed);
         }
@@ -365,7 +375,7 @@ impl Collector {
         let pipelines = PIPELINES.read().unwrap_or_else(|e| e.into_inner()).clone();
         let budget = drain_budget(&pipelines);
         let mut round = Round {
-            pipelines: &pipelines,
+            pipelines,
             clock: Converter::current(),
             out: Vec::new(),
             emitted: 0,
@@ -413,15 +423,16 @@ impl Collector {
             !finished
         });
         if round.emitted >= budget {
-            for pipeline in pipelines.iter().flatten() {
+            for pipeline in round.pipelines.iter().flatten() {
                 pipeline.processor.want_room();
             }
         }
+        let known = &round.pipelines;
         let delivery = round
             .out
             .drain(..)
             .filter_map(|(id, chunks)| {
-                let pipeline = pipelines.get(id as usize).and_then(Option::as_ref)?;
+                let pipeline = known.get(id as usize).and_then(Option::as_ref)?;
                 Some((pipeline.clone(), chunks))
             })
             .collect();
