@@ -1,0 +1,166 @@
+//! The JSON encoder's output checked against the `ListOfSpans` schema of Zipkin's own API
+//! definition (`zipkin2-api.yaml` from the project's shared specs, beside the repository).
+//!
+//! The OpenAPI 2.0 `definitions` are JSON Schema draft 4 plus a few annotations; the `$ref`s
+//! between them are inlined here into one standalone schema.
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+
+use jsonschema::Validator;
+use proptest::collection::vec;
+use proptest::prelude::*;
+use serde_json::{json, Value as Json};
+use threadline::{
+    Annotation, KeyValue, MessageEvent, MessageEventType, Resource, SpanData, SpanId, SpanKind,
+    Status, StatusCode, TraceId,
+};
+use threadline_wire::zipkin::json as zipkin_json;
+
+/// The shared specs sit beside the repository: `<repo>/../shared/specs`.
+fn api() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/specs/zipkin/zipkin2-api.yaml");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the Zipkin API spec at {}: {e}", path.display()))
+}
+
+/// `#/definitions/ListOfSpans` with every reference inlined.
+fn list_of_spans_schema() -> Json {
+    let api: serde_yaml::Value = serde_yaml::from_str(&api()).expect("zipkin2-api.yaml parses");
+    let definitions: Json =
+        serde_json::to_value(&api["definitions"]).expect("definitions are JSON");
+    let definitions = definitions
+        .as_object()
+        .expect("definitions is a map")
+        .clone();
+    fn inline(node: &Json, definitions: &serde_json::Map<String, Json>) -> Json {
+        match node {
+            Json::Object(map) => match map.get("$ref").and_then(Json::as_str) {
+                Some(reference) => {
+                    let name = reference
+                        .strip_prefix("#/definitions/")
+                        .unwrap_or_else(|| panic!("unexpected reference {reference}"));
+                    inline(&definitions[name], definitions)
+                }
+                None => Json::Object(
+                    map.iter()
+                        .filter(|(key, _)| *key != "example")
+                        .map(|(key, value)| (key.clone(), inline(value, definitions)))
+                        .collect(),
+                ),
+            },
+            Json::Array(items) => {
+                Json::Array(items.iter().map(|v| inline(v, definitions)).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    let mut schema = inline(&definitions["ListOfSpans"], &definitions);
+    schema["$schema"] = json!("http://json-schema.org/draft-04/schema#");
+    assert!(
+        !schema.to_string().contains("$ref"),
+        "every reference is inlined"
+    );
+    schema
+}
+
+fn validator() -> &'static Validator {
+    static VALIDATOR: OnceLock<Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        jsonschema::draft4::options()
+            .should_validate_formats(true)
+            .build(&list_of_spans_schema())
+            .expect("the zipkin schema compiles")
+    })
+}
+
+fn violations(body: &Json) -> Vec<String> {
+    validator()
+        .iter_errors(body)
+        .map(|error| format!("{}: {error}", error.instance_path()))
+        .collect()
+}
+
+fn encoded(spans: &[SpanData]) -> Json {
+    serde_json::from_slice(&zipkin_json::encode(spans)).expect("the encoder writes JSON")
+}
+
+#[test]
+fn the_schema_rejects_what_zipkin_rejects() {
+    let good = json!({"traceId": "5af7183fb1d4cf5f", "id": "352bff9a74ca9ad2"});
+    assert_eq!(violations(&json!([good])), Vec::<String>::new());
+    let bad = [
+        json!({"id": "352bff9a74ca9ad2"}),
+        json!({"traceId": "5af7", "id": "352bff9a74ca9ad2"}),
+        json!({"traceId": "5af7183fb1d4cf5f", "id": "352bff9a74ca9ad2", "kind": "INTERNAL"}),
+        json!({"traceId": "5af7183fb1d4cf5f", "id": "352bff9a74ca9ad2", "duration": 0}),
+        json!({"traceId": "5af7183fb1d4cf5f", "id": "352bff9a74ca9ad2", "tags": {"n": 1}}),
+        json!({"traceId": "5af7183fb1d4cf5f", "id": "352bff9a74ca9ad2", "localEndpoint": {"ipv4": "::1"}}),
+        json!({"traceId": "5af7183fb1d4cf5f", "id": "352bff9a74ca9ad2",
+               "annotations": [{"timestamp": 1, "value": "a"}, {"timestamp": 1, "value": "a"}]}),
+    ];
+    for span in bad {
+        assert!(
+            !violations(&json!([span])).is_empty(),
+            "{span} should be rejected"
+        );
+    }
+}
+
+#[test]
+fn a_span_with_every_field_matches_the_schema() {
+    let mut span = SpanData::new(
+        TraceId(0x5af7_183f_b1d4_cf5f),
+        SpanId(0x352b_ff9a_74ca_9ad2),
+        "get /api",
+    );
+    span.parent_span_id = Some(SpanId(0x6b22_1d5b_c9e6_496c));
+    span.kind = SpanKind::Client;
+    span.start_time_unix_nano = 1_556_604_172_355_737_123;
+    span.end_time_unix_nano = span.start_time_unix_nano + 1_431_000;
+    span.attributes = vec![
+        KeyValue::new("server.address", "10.1.2.3"),
+        KeyValue::new("server.port", 3306),
+        KeyValue::new("http.request.header.accept", vec!["a", "b"]),
+        KeyValue::new("ratio", f64::NAN),
+    ];
+    span.annotations = vec![Annotation {
+        time_unix_nano: span.start_time_unix_nano,
+        description: "retry".into(),
+        attributes: vec![KeyValue::new("attempt", 2)],
+        dropped_attributes_count: 1,
+    }];
+    span.message_events = vec![MessageEvent {
+        time_unix_nano: span.start_time_unix_nano,
+        kind: MessageEventType::Sent,
+        id: 1,
+        uncompressed_size: 10,
+        compressed_size: 5,
+    }];
+    span.status = Some(Status::new(StatusCode::Unavailable, "down"));
+    span.scope = "io.threadline".into();
+    span.dropped.links = 1;
+    span.resource = Arc::new(Resource {
+        service_name: "backend".into(),
+        attributes: vec![KeyValue::new(
+            "host.ip",
+            vec!["192.168.99.1", "2001:db8::c001"],
+        )],
+    });
+    let body = encoded(&[span]);
+    assert!(body[0].get("remoteEndpoint").is_some() && body[0].get("localEndpoint").is_some());
+    assert_eq!(violations(&body), Vec::<String>::new(), "{body}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn every_encoded_batch_matches_the_schema(spans in vec(common::span(), 0..4)) {
+        let body = encoded(&spans);
+        let violations = violations(&body);
+        prop_assert!(violations.is_empty(), "{violations:?} in {body}");
+    }
+}
