@@ -201,6 +201,11 @@ impl std::fmt::Debug for SpanRef {
 ///
 /// Spans made while the guard lives are its children. Dereferences to [`SpanRef`].
 ///
+/// A guard belongs to one thread and one stretch of synchronous code: it is not `Send`, so a
+/// multi-threaded executor refuses a future that holds one across `.await`. On a
+/// single-threaded executor such a guard would stay current while other tasks run; for work
+/// that spans `.await`s, use a [`Span`] with [`crate::FutureExt::in_span`].
+///
 /// # Examples
 ///
 /// ```
