@@ -2,8 +2,9 @@
 //!
 //! Each wire format lives in exactly one module that both encodes [`SpanData`] into it and
 //! decodes it back, so the SDK's exporters and the server's receivers share one mapping and can
-//! never drift apart. Today that is [`zipkin`] (v2 JSON and proto3); OTLP and Jaeger will follow
-//! as sibling modules with the same shape:
+//! never drift apart. Today that is [`zipkin`] (v2 JSON and proto3) and [`otlp`] (protobuf and
+//! JSON, plus the `ExportTraceServiceRequest` message itself for gRPC); Jaeger will follow as a
+//! sibling module with the same shape:
 //!
 //! - `encode(&[SpanData]) -> Vec<u8>`: the request body, infallible;
 //! - `decode(&[u8]) -> Result<Vec<SpanData>, DecodeError>`: all spans or the first problem;
@@ -28,6 +29,7 @@
 //!
 //! [`SpanData`]: threadline::SpanData
 
+pub mod otlp;
 pub mod zipkin;
 
 use threadline::SpanData;
@@ -56,8 +58,9 @@ use threadline::SpanData;
 pub struct Decoded<E> {
     /// The spans that decoded cleanly, in batch order.
     pub spans: Vec<SpanData>,
-    /// One error per rejected span, plus at most one for the body itself (e.g. truncated JSON,
-    /// after which nothing more could be read).
+    /// One error per rejected span, plus one per part of the body that could not be read
+    /// (truncated JSON, after which nothing more could be read; an OTLP resource or scope
+    /// whose spans were rejected with it).
     pub errors: Vec<E>,
 }
 
