@@ -41,6 +41,90 @@ pub struct SpanRef {
     _not_send: PhantomData<*const ()>,
 }
 
+/// The methods that change a span, shared by [`SpanRef`] and [`Span`]: each type supplies
+/// `is_recording` and a `record` that takes the change (built only when it is recorded).
+macro_rules! span_mutators {
+    () => {
+        /// Sets an attribute; setting a key again replaces its value.
+        #[inline]
+        pub fn add_attribute(&self, key: impl Into<Str>, value: impl Into<Value>) {
+            self.record(|| Change::Attribute(KeyValue::new(key, value)));
+        }
+
+        /// Adds a timestamped annotation with attributes.
+        pub fn add_annotation(
+            &self,
+            description: impl Into<Str>,
+            attributes: impl IntoIterator<Item = KeyValue>,
+        ) {
+            self.record(|| {
+                Change::Annotation(
+                    Box::new((description.into(), attributes.into_iter().collect())),
+                    crate::clock::now(),
+                )
+            });
+        }
+
+        /// Records a message sent or received while the span was active.
+        pub fn add_message_event(
+            &self,
+            kind: MessageEventType,
+            id: u64,
+            uncompressed_size: u64,
+            compressed_size: u64,
+        ) {
+            self.record(|| Change::Message {
+                ticks: crate::clock::now(),
+                kind,
+                id,
+                uncompressed: uncompressed_size,
+                compressed: compressed_size,
+            });
+        }
+
+        /// Links this span to another span.
+        pub fn add_link(&self, link: Link) {
+            self.record(|| Change::Link(Box::new(link)));
+        }
+
+        /// Sets the status.
+        pub fn set_status(&self, status: Status) {
+            self.record(|| Change::Status(Box::new(status)));
+        }
+
+        /// Sets the kind.
+        pub fn set_kind(&self, kind: SpanKind) {
+            self.record(|| Change::Kind(kind));
+        }
+
+        /// Renames the span.
+        pub fn update_name(&self, name: impl Into<Str>) {
+            self.record(|| Change::Name(name.into()));
+        }
+
+        /// Sets an error status from `error` and records it as an `exception` annotation, as the
+        /// OpenTelemetry exception conventions describe.
+        pub fn record_error(&self, error: &(dyn std::error::Error + 'static)) {
+            if !self.is_recording() {
+                return;
+            }
+            let status = Status::from_error(error);
+            self.add_annotation(
+                "exception",
+                [KeyValue::new("exception.message", error.to_string())],
+            );
+            self.set_status(status);
+        }
+
+        /// Captures the current stack trace on the span.
+        pub fn capture_stack_trace(&self) {
+            self.record(|| {
+                Change::StackTrace(std::backtrace::Backtrace::force_capture().to_string())
+            });
+        }
+    };
+}
+
 impl SpanRef {
     pub(crate) const NOOP: SpanRef = SpanRef {
         span_id: 0,
@@ -110,81 +194,7 @@ impl SpanRef {
         }
     }
 
-    /// Sets an attribute; setting a key again replaces its value.
-    #[inline]
-    pub fn add_attribute(&self, key: impl Into<Str>, value: impl Into<Value>) {
-        self.record(|| Change::Attribute(KeyValue::new(key, value)));
-    }
-
-    /// Adds a timestamped annotation with attributes.
-    pub fn add_annotation(
-        &self,
-        description: impl Into<Str>,
-        attributes: impl IntoIterator<Item = KeyValue>,
-    ) {
-        self.record(|| {
-            Change::Annotation(
-                Box::new((description.into(), attributes.into_iter().collect())),
-                crate::clock::now(),
-            )
-        });
-    }
-
-    /// Records a message sent or received while the span was active.
-    pub fn add_message_event(
-        &self,
-        kind: MessageEventType,
-        id: u64,
-        uncompressed_size: u64,
-        compressed_size: u64,
-    ) {
-        self.record(|| Change::Message {
-            ticks: crate::clock::now(),
-            kind,
-            id,
-            uncompressed: uncompressed_size,
-            compressed: compressed_size,
-        });
-    }
-
-    /// Links this span to another span.
-    pub fn add_link(&self, link: Link) {
-        self.record(|| Change::Link(Box::new(link)));
-    }
-
-    /// Sets the status.
-    pub fn set_status(&self, status: Status) {
-        self.record(|| Change::Status(Box::new(status)));
-    }
-
-    /// Sets the kind.
-    pub fn set_kind(&self, kind: SpanKind) {
-        self.record(|| Change::Kind(kind));
-    }
-
-    /// Renames the span.
-    pub fn update_name(&self, name: impl Into<Str>) {
-        self.record(|| Change::Name(name.into()));
-    }
-
-    /// Sets an error status from `error` and records it as an `exception` annotation, as the
-    /// OpenTelemetry exception conventions describe.
-    pub fn record_error(&self, error: &(dyn std::error::Error + 'static)) {
-        if !self.is_recording() {
-            return;
-        }
-        let status = Status::from_error(error);
-        self.add_annotation(
-            "exception",
-            [KeyValue::new("exception.message", error.to_string())],
-        );
-        self.set_status(status);
-    }
-
-    /// Captures the current stack trace on the span.
-    pub fn capture_stack_trace(&self) {
-        self.record(|| Change::StackTrace(std::backtrace::Backtrace::force_capture().to_string()));
-    }
+    span_mutators!();
 }
 
 impl std::fmt::Debug for SpanRef {
@@ -336,7 +346,7 @@ impl Span {
         .with_tracestate(self.trace_state.clone())
     }
 
-    fn apply(&self, change: impl FnOnce() -> Change) {
+    fn record(&self, change: impl FnOnce() -> Change) {
         if let Some(data) = &self.data {
             // Built before locking: building it may run user code that changes this span.
             let change = change();
@@ -346,78 +356,7 @@ impl Span {
         }
     }
 
-    /// Sets an attribute; setting a key again replaces its value.
-    pub fn add_attribute(&self, key: impl Into<Str>, value: impl Into<Value>) {
-        self.apply(|| Change::Attribute(KeyValue::new(key, value)));
-    }
-
-    /// Adds a timestamped annotation with attributes.
-    pub fn add_annotation(
-        &self,
-        description: impl Into<Str>,
-        attributes: impl IntoIterator<Item = KeyValue>,
-    ) {
-        self.apply(|| {
-            Change::Annotation(
-                Box::new((description.into(), attributes.into_iter().collect())),
-                crate::clock::now(),
-            )
-        });
-    }
-
-    /// Records a message sent or received.
-    pub fn add_message_event(
-        &self,
-        kind: MessageEventType,
-        id: u64,
-        uncompressed_size: u64,
-        compressed_size: u64,
-    ) {
-        self.apply(|| Change::Message {
-            ticks: crate::clock::now(),
-            kind,
-            id,
-            uncompressed: uncompressed_size,
-            compressed: compressed_size,
-        });
-    }
-
-    /// Links this span to another span.
-    pub fn add_link(&self, link: Link) {
-        self.apply(|| Change::Link(Box::new(link)));
-    }
-
-    /// Sets the status.
-    pub fn set_status(&self, status: Status) {
-        self.apply(|| Change::Status(Box::new(status)));
-    }
-
-    /// Sets the kind.
-    pub fn set_kind(&self, kind: SpanKind) {
-        self.apply(|| Change::Kind(kind));
-    }
-
-    /// Renames the span.
-    pub fn update_name(&self, name: impl Into<Str>) {
-        self.apply(|| Change::Name(name.into()));
-    }
-
-    /// Sets an error status from `error` and records it as an `exception` annotation.
-    pub fn record_error(&self, error: &(dyn std::error::Error + 'static)) {
-        if !self.is_recording() {
-            return;
-        }
-        self.add_annotation(
-            "exception",
-            [KeyValue::new("exception.message", error.to_string())],
-        );
-        self.set_status(Status::from_error(error));
-    }
-
-    /// Captures the current stack trace on the span.
-    pub fn capture_stack_trace(&self) {
-        self.apply(|| Change::StackTrace(std::backtrace::Backtrace::force_capture().to_string()));
-    }
+    span_mutators!();
 
     /// Makes this span current on this thread until the returned guard is dropped.
     pub fn enter(&self) -> EnteredSpan<'_> {
