@@ -81,9 +81,14 @@ fn export_counted(exporter: &mut dyn Exporter, batch: &[SpanData], counters: &Co
             counters.exported.fetch_add(n, Ordering::Relaxed);
         }
         Err(error) => {
+            // The first failure, then one line per 10,000 failed spans: a backend that stays
+            // down must not flood standard error (exporters report their own details once).
             let before = counters.failed.fetch_add(n, Ordering::Relaxed);
-            if before == 0 || matches!(error, ExportError::Rejected(_)) {
-                crate::diag::warn(format_args!("export failed, spans = {n}, error = {error}"));
+            if before == 0 || before / 10_000 != (before + n) / 10_000 {
+                crate::diag::warn(format_args!(
+                    "export failed, spans = {n}, failed_total = {}, error = {error}",
+                    before + n
+                ));
             }
         }
     }
