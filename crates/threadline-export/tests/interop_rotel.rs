@@ -73,7 +73,10 @@ impl Rotel {
         // Ready when the HTTP port accepts connections.
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", http_port)).is_err() {
-            assert!(start.elapsed() < DEADLINE, "rotel-agent did not open its HTTP port");
+            assert!(
+                start.elapsed() < DEADLINE,
+                "rotel-agent did not open its HTTP port"
+            );
             std::thread::yield_now();
         }
         Rotel {
@@ -156,7 +159,9 @@ fn parse(text: &[String]) -> Vec<PrintedSpan> {
         if line.starts_with("ResourceSpans #") || line.contains(" INFO ") {
             continue;
         }
-        let Some(span) = spans.last_mut() else { continue };
+        let Some(span) = spans.last_mut() else {
+            continue;
+        };
         if let Some(v) = field(line, "Trace ID") {
             span.trace_id = v;
         } else if let Some(v) = field(line, "Parent ID") {
@@ -215,7 +220,12 @@ fn export_and_check(protocol: OtlpProtocol, compression: Compression) {
         make_trace(&tracer);
         tracer.flush(DEADLINE).expect("flush");
         let sent = memory.spans();
-        drop(tracer.span_builder("sentinel").kind(SpanKind::Internal).enter());
+        drop(
+            tracer
+                .span_builder("sentinel")
+                .kind(SpanKind::Internal)
+                .enter(),
+        );
         tracer.flush(DEADLINE).expect("flush");
         (tracer, sent)
     };
@@ -235,7 +245,10 @@ fn export_and_check(protocol: OtlpProtocol, compression: Compression) {
         let ours = by_id(&p.id);
         assert_eq!(p.trace_id, trace_id, "{p:?}");
         assert_eq!(p.name, ours.name, "{p:?}");
-        let parent = ours.parent_span_id.map(|s| s.to_string()).unwrap_or_default();
+        let parent = ours
+            .parent_span_id
+            .map(|s| s.to_string())
+            .unwrap_or_default();
         assert_eq!(p.parent_id, parent, "{p:?}");
         let kind = match ours.kind {
             SpanKind::Server => "SPAN_KIND_SERVER",
@@ -255,7 +268,10 @@ fn export_and_check(protocol: OtlpProtocol, compression: Compression) {
             ] {
                 assert!(text.contains(needle), "main lacks {needle}:\n{text}");
             }
-            assert!(text.contains("ERROR") || text.contains("Error"), "no error status:\n{text}");
+            assert!(
+                text.contains("ERROR") || text.contains("Error"),
+                "no error status:\n{text}"
+            );
         } else {
             assert!(text.contains("invoking doWork"), "no event:\n{text}");
             assert!(text.contains("len: Int(5)"), "no event attribute:\n{text}");
