@@ -1,0 +1,182 @@
+//! Interoperability with a real Jaeger peer: the Thrift classes that the Python
+//! `jaeger-client` package ships (`jaeger_client.thrift_gen`) read our UDP `emitBatch`
+//! packets, and what they read is checked field by field.
+//!
+//! `scripts/ci` installs jaeger-client into a virtual environment under `target/` and passes
+//! its Python in `THREADLINE_PEERS_PYTHON`; a plain `cargo test` lists this test as ignored.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use threadline::{KeyValue, Resource, SpanData, SpanId, SpanKind, Status, StatusCode, TraceId};
+use threadline_wire::jaeger::compact::{encode_emit_batches, MAX_PACKET_SIZE};
+
+/// Reads one compact `emitBatch` message from standard input with jaeger-client's generated
+/// classes and prints what it holds, one line per fact, ids in hex.
+const DECODER: &str = r#"
+import sys
+from thrift.protocol import TCompactProtocol
+from thrift.transport import TTransport
+from jaeger_client.thrift_gen.agent import Agent
+
+def hex64(v):
+    return format(v & 0xFFFFFFFFFFFFFFFF, "016x")
+
+def value(tag):
+    for field in ("vStr", "vDouble", "vBool", "vLong", "vBinary"):
+        v = getattr(tag, field)
+        if v is not None:
+            return repr(v)
+    return "None"
+
+proto = TCompactProtocol.TCompactProtocol(TTransport.TMemoryBuffer(sys.stdin.buffer.read()))
+name, kind, seqid = proto.readMessageBegin()
+args = Agent.emitBatch_args()
+args.read(proto)
+proto.readMessageEnd()
+batch = args.batch
+print("message", name)
+print("service", batch.process.serviceName)
+for tag in batch.process.tags or []:
+    print("process_tag", tag.key, value(tag))
+for span in batch.spans:
+    trace = hex64(span.traceIdHigh) + hex64(span.traceIdLow)
+    sid = hex64(span.spanId)
+    print("span", sid, trace, hex64(span.parentSpanId), span.operationName, span.flags, span.startTime, span.duration)
+    for tag in span.tags or []:
+        print("tag", sid, tag.key, value(tag))
+    for log in span.logs or []:
+        print("log", sid, log.timestamp, " ".join(f"{f.key}={value(f)}" for f in log.fields))
+    for ref in span.references or []:
+        print("ref", sid, ref.refType, hex64(ref.traceIdHigh) + hex64(ref.traceIdLow), hex64(ref.spanId))
+"#;
+
+fn decode_with_jaeger_client(python: &str, script: &std::path::Path, packet: &[u8]) -> String {
+    let mut child = Command::new(python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the peers' python starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(packet)
+        .expect("packet written");
+    let out = child.wait_with_output().expect("python finishes");
+    assert!(
+        out.status.success(),
+        "jaeger-client could not read our packet: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+fn spans() -> Vec<SpanData> {
+    let resource = Arc::new(Resource {
+        service_name: "interop-jaeger".into(),
+        attributes: vec![KeyValue::new("host.name", "box-1")],
+    });
+    let trace = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+    let root_id = SpanId::from_hex("00f067aa0ba902b7").unwrap();
+    let mut root = SpanData::new(trace, root_id, "main");
+    root.kind = SpanKind::Server;
+    root.start_time_unix_nano = 1_700_000_000_000_000_000;
+    root.end_time_unix_nano = 1_700_000_001_000_000_000;
+    root.attributes = vec![
+        KeyValue::new("http.request.method", "GET"),
+        KeyValue::new("attempt", 3),
+        KeyValue::new("ratio", 0.5),
+        KeyValue::new("cached", true),
+    ];
+    root.status = Some(Status::new(StatusCode::NotFound, "no such user"));
+    root.resource = resource.clone();
+    let mut spans = vec![root];
+    for i in 0..10u64 {
+        let mut child = SpanData::new(trace, SpanId(0x1000 + i), "doWork");
+        child.parent_span_id = Some(root_id);
+        child.kind = SpanKind::Client;
+        child.start_time_unix_nano = 1_700_000_000_000_000_000 + i * 100_000_000;
+        child.end_time_unix_nano = child.start_time_unix_nano + 50_000_000;
+        child.annotations = vec![threadline::Annotation {
+            time_unix_nano: child.start_time_unix_nano + 10_000_000,
+            description: "invoking doWork".into(),
+            attributes: vec![KeyValue::new("len", 5)],
+            dropped_attributes_count: 0,
+        }];
+        child.resource = resource.clone();
+        spans.push(child);
+    }
+    spans
+}
+
+#[test]
+#[ignore = "needs jaeger-client, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
+fn jaeger_client_reads_our_udp_packets() {
+    let python = std::env::var("THREADLINE_PEERS_PYTHON")
+        .expect("THREADLINE_PEERS_PYTHON names the peers' python (scripts/ci sets it)");
+    let dir =
+        std::env::temp_dir().join(format!("threadline-jaeger-interop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("decode.py");
+    std::fs::write(&script, DECODER).unwrap();
+
+    let sent = spans();
+    let packets = encode_emit_batches(&sent, MAX_PACKET_SIZE);
+    assert!(packets.too_large.is_empty());
+    assert_eq!(packets.packets.len(), 1);
+    let text = decode_with_jaeger_client(&python, &script, &packets.packets[0]);
+    let lines: Vec<&str> = text.lines().collect();
+
+    assert!(lines.contains(&"message emitBatch"), "{text}");
+    assert!(lines.contains(&"service interop-jaeger"), "{text}");
+    assert!(lines.contains(&"process_tag host.name 'box-1'"), "{text}");
+    for span in &sent {
+        let sid = span.span_id.to_string();
+        let parent = span
+            .parent_span_id
+            .map_or("0000000000000000".to_string(), |p| p.to_string());
+        let start_us = span.start_time_unix_nano / 1000;
+        let duration_us = span.duration_nanos() / 1000;
+        let expected = format!(
+            "span {sid} {} {parent} {} 1 {start_us} {duration_us}",
+            span.trace_id, span.name
+        );
+        assert!(
+            lines.contains(&expected.as_str()),
+            "no line {expected:?} in:\n{text}"
+        );
+        let has = |needle: &str| lines.iter().any(|l| l.starts_with(needle));
+        if span.parent_span_id.is_some() {
+            assert!(has(&format!("tag {sid} span.kind 'client'")), "{text}");
+            assert!(
+                has(&format!(
+                    "log {sid} {} event='invoking doWork' len=5",
+                    start_us + 10_000
+                )),
+                "{text}"
+            );
+            assert!(
+                has(&format!("ref {sid} 0 {} {parent}", span.trace_id)),
+                "no CHILD_OF reference for {sid}:\n{text}"
+            );
+        } else {
+            for tag in [
+                "span.kind 'server'",
+                "http.request.method 'GET'",
+                "attempt 3",
+                "ratio 0.5",
+                "cached True",
+                "error True",
+                "otel.status_code 'ERROR'",
+                "otel.status_description 'no such user'",
+            ] {
+                assert!(has(&format!("tag {sid} {tag}")), "no tag {tag:?}:\n{text}");
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
