@@ -2,7 +2,7 @@
 //! `OTEL_TRACES_EXPORTER` says, `zipkin` and `otlp` included:
 //!
 //! ```text
-//! OTEL_TRACES_EXPORTER=zipkin cargo run -p threadline-export --example quickstart
+//! OTEL_TRACES_EXPORTER=zipkin cargo run -p threadline-export --example quickstart_export
 //! ```
 
 use std::time::Duration;
