@@ -1,0 +1,140 @@
+//! Interoperability with real Zipkin senders: opencensus-python's Zipkin exporter, driven by
+//! seed 000's program, posts to a local listener that records the bodies (it answers 202 like
+//! Zipkin, and judges nothing); our decoder must read every body and recover the trace.
+//!
+//! `scripts/ci` installs opencensus into a virtual environment under `target/` and passes its
+//! Python in `THREADLINE_PEERS_PYTHON`; a plain `cargo test` lists this test as ignored.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use threadline::SpanData;
+use threadline_wire::zipkin;
+
+/// Seed 000's program, pointed at the recorder, with fewer iterations and no sleeps.
+const QUICKSTART: &str = r#"
+import sys
+from opencensus.ext.zipkin.trace_exporter import ZipkinExporter
+from opencensus.trace.tracer import Tracer
+from opencensus.trace.samplers import AlwaysOnSampler
+
+ze = ZipkinExporter(service_name="python-quickstart", host_name="127.0.0.1",
+                    port=int(sys.argv[1]), endpoint="/api/v2/spans")
+tracer = Tracer(exporter=ze, sampler=AlwaysOnSampler())
+
+def do_work():
+    with tracer.span(name="doWork") as span:
+        span.add_annotation("invoking doWork", len=5)
+
+with tracer.span(name="main") as span:
+    span.add_attribute("iterations", 3)
+    for _ in range(3):
+        do_work()
+"#;
+
+/// One recorded request: path, content type, body.
+type Request = (String, String, Vec<u8>);
+
+fn recorder() -> (u16, mpsc::Receiver<Request>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            loop {
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
+                let (mut length, mut content_type) = (0usize, String::new());
+                loop {
+                    let mut header = String::new();
+                    reader.read_line(&mut header).expect("header");
+                    let header = header.trim_end();
+                    if header.is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = header.split_once(':') {
+                        match name.to_ascii_lowercase().as_str() {
+                            "content-length" => length = value.trim().parse().unwrap_or(0),
+                            "content-type" => content_type = value.trim().to_string(),
+                            _ => {}
+                        }
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).expect("body");
+                stream
+                    .write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+                    .expect("answer");
+                if tx.send((path, content_type, body)).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+#[ignore = "needs opencensus, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
+fn our_decoder_reads_what_opencensus_python_sends() {
+    let python = std::env::var("THREADLINE_PEERS_PYTHON")
+        .expect("THREADLINE_PEERS_PYTHON names the peers' python (scripts/ci sets it)");
+    let (port, requests) = recorder();
+    let out = Command::new(python)
+        .args(["-c", QUICKSTART, &port.to_string()])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "the opencensus program failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut spans: Vec<SpanData> = Vec::new();
+    while spans.len() < 4 {
+        let (path, content_type, body) = requests
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("only {} spans arrived", spans.len()));
+        assert_eq!(path, "/api/v2/spans");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{content_type}"
+        );
+        let decoded = zipkin::json::decode(&body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
+        spans.extend(decoded);
+    }
+    assert_eq!(spans.len(), 4);
+    let main = spans.iter().find(|s| s.name == "main").expect("main");
+    let work: Vec<&SpanData> = spans.iter().filter(|s| s.name == "doWork").collect();
+    assert_eq!(work.len(), 3);
+    assert_eq!(main.parent_span_id, None);
+    assert_eq!(main.resource.service_name, "python-quickstart");
+    assert_eq!(
+        main.attribute("iterations")
+            .map(|v| v.to_string())
+            .as_deref(),
+        Some("3")
+    );
+    assert!(main.end_time_unix_nano >= main.start_time_unix_nano);
+    for span in &work {
+        assert_eq!(span.trace_id, main.trace_id);
+        assert_eq!(span.parent_span_id, Some(main.span_id));
+        assert_eq!(span.resource.service_name, "python-quickstart");
+        assert_eq!(span.annotations.len(), 1, "{span:?}");
+        assert_eq!(span.annotations[0].description, "invoking doWork");
+        // opencensus-python's Zipkin exporter sends an annotation's description only: its
+        // attributes (`len=5` here) never leave the process.
+        assert!(span.annotations[0].attributes.is_empty(), "{span:?}");
+        assert!(span.annotations[0].time_unix_nano >= span.start_time_unix_nano);
+        assert!(span.start_time_unix_nano >= main.start_time_unix_nano);
+    }
+}
