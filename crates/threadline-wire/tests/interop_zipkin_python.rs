@@ -1,4 +1,4 @@
-//! Interoperability with real Zipkin senders: opencensus-python's Zipkin exporter, driven by
+//! Interoperability with real Zipkin senders: opencensus-python's Zipkin exporter (driven by
 //! seed 000's program, posts to a local listener that records the bodies (it answers 202 like
 //! Zipkin, and judges nothing); our decoder must read every body and recover the trace.
 //!
@@ -137,4 +137,108 @@ fn our_decoder_reads_what_opencensus_python_sends() {
         assert!(span.annotations[0].time_unix_nano >= span.start_time_unix_nano);
         assert!(span.start_time_unix_nano >= main.start_time_unix_nano);
     }
+}
+
+/// Seed 004's add/subtract program on the OpenTelemetry Python SDK, exporting to Zipkin, with
+/// an event and an error status so that their encodings are read too.
+const ADDSUBTRACT: &str = r#"
+import sys
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.exporter.zipkin.json import ZipkinExporter
+from opentelemetry.trace import Status, StatusCode
+
+provider = TracerProvider(resource=Resource.create({"service.name": "addsubtract"}))
+provider.add_span_processor(SimpleSpanProcessor(
+    ZipkinExporter(endpoint=f"http://127.0.0.1:{sys.argv[1]}/api/v2/spans")))
+trace.set_tracer_provider(provider)
+tracer = trace.get_tracer("addsubtract")
+
+@tracer.start_as_current_span("add")
+def add(a, b):
+    trace.get_current_span().add_event("adding", {"a": a, "b": b})
+    return a + b
+
+@tracer.start_as_current_span("subtract")
+def subtract(a, b):
+    span = trace.get_current_span()
+    span.set_attribute("negative", a - b < 0)
+    span.set_status(Status(StatusCode.ERROR, "went below zero"))
+    return a - b
+
+@tracer.start_as_current_span("addsubtract", kind=trace.SpanKind.SERVER)
+def main():
+    s = add(1, 2)
+    s = subtract(s, 4)
+    s = add(s, 5)
+    trace.get_current_span().set_attribute("result", s)
+
+main()
+provider.shutdown()
+"#;
+
+#[test]
+#[ignore = "needs the OpenTelemetry SDK, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
+fn our_decoder_reads_what_the_opentelemetry_python_zipkin_exporter_sends() {
+    let python = std::env::var("THREADLINE_PEERS_PYTHON")
+        .expect("THREADLINE_PEERS_PYTHON names the peers' python (scripts/ci sets it)");
+    let (port, requests) = recorder();
+    let out = Command::new(python)
+        .args(["-c", ADDSUBTRACT, &port.to_string()])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "the OpenTelemetry program failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut spans: Vec<SpanData> = Vec::new();
+    while spans.len() < 4 {
+        let (path, _, body) = requests
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("only {} spans arrived", spans.len()));
+        assert_eq!(path, "/api/v2/spans");
+        let decoded = zipkin::json::decode(&body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
+        spans.extend(decoded);
+    }
+    let by_name =
+        |name: &str| -> Vec<&SpanData> { spans.iter().filter(|s| s.name == name).collect() };
+    let root = by_name("addsubtract")[0];
+    assert_eq!(root.kind, threadline::SpanKind::Server);
+    assert_eq!(root.parent_span_id, None);
+    assert_eq!(root.resource.service_name, "addsubtract");
+    assert_eq!(
+        root.attribute("result").map(|v| v.to_string()).as_deref(),
+        Some("4")
+    );
+    let adds = by_name("add");
+    assert_eq!(adds.len(), 2);
+    for add in &adds {
+        assert_eq!(add.trace_id, root.trace_id);
+        assert_eq!(add.parent_span_id, Some(root.span_id));
+        assert_eq!(add.annotations.len(), 1, "{add:?}");
+        assert_eq!(add.annotations[0].description, "adding");
+        let keys: Vec<&str> = add.annotations[0]
+            .attributes
+            .iter()
+            .map(|kv| &*kv.key)
+            .collect();
+        assert_eq!(keys, ["a", "b"], "{add:?}");
+    }
+    let subtract = by_name("subtract")[0];
+    assert_eq!(subtract.parent_span_id, Some(root.span_id));
+    let status = subtract.status.as_ref().expect("an error status");
+    assert!(!status.is_ok());
+    assert_eq!(status.description(), "went below zero");
+    assert_eq!(
+        subtract
+            .attribute("negative")
+            .map(|v| v.to_string())
+            .as_deref(),
+        Some("true")
+    );
+    assert_eq!(subtract.scope, "addsubtract");
 }
