@@ -1,8 +1,9 @@
 //! Interoperability with real Zipkin senders: opencensus-python's Zipkin exporter (driven by
-//! seed 000's program, posts to a local listener that records the bodies (it answers 202 like
-//! Zipkin, and judges nothing); our decoder must read every body and recover the trace.
+//! seed 000's program) and the OpenTelemetry Python SDK's (driven by seed 004's program) post
+//! to a local listener that records the bodies (it answers 202 like Zipkin, and judges
+//! nothing); our decoder must read every body and recover the trace.
 //!
-//! `scripts/ci` installs opencensus into a virtual environment under `target/` and passes its
+//! `scripts/ci` installs both into a virtual environment under `target/` and passes its
 //! Python in `THREADLINE_PEERS_PYTHON`; a plain `cargo test` lists this test as ignored.
 
 use std::io::{BufRead, BufReader, Read, Write};
