@@ -1,12 +1,13 @@
-//! Network exporters for Threadline: [`ZipkinExporter`] and [`OtlpExporter`] over HTTP.
+//! Network exporters for Threadline: [`ZipkinExporter`] and [`OtlpExporter`] over HTTP, and
+//! [`JaegerExporter`] to a Jaeger agent over UDP or a Jaeger collector over HTTP.
 //!
 //! Exporters run on the batch processor's export thread with a small blocking HTTP client: the
 //! application needs no async runtime, and a slow or down backend stalls only that thread.
 //! Every export is bounded by the exporter's timeout, retries included (see [`transport`]).
 //!
-//! The quickest start is [`init`]: it registers the `zipkin` and `otlp` names, then configures
-//! the global tracer from the environment, so `OTEL_TRACES_EXPORTER=zipkin` (or `otlp`) alone
-//! selects an exporter.
+//! The quickest start is [`init`]: it registers the `zipkin`, `otlp` and `jaeger` names, then
+//! configures the global tracer from the environment, so `OTEL_TRACES_EXPORTER=zipkin` (or
+//! `otlp`, or `jaeger`) alone selects an exporter.
 //!
 //! ```no_run
 //! let _tracing = threadline_export::init();
@@ -28,17 +29,19 @@
 //! ```
 
 mod env;
+pub mod jaeger;
 pub mod otlp;
 pub mod transport;
 pub mod zipkin;
 
 use threadline::{Exporter, TracingGuard};
 
+pub use jaeger::{JaegerConfig, JaegerExporter, JaegerProtocol};
 pub use otlp::{Compression, OtlpConfig, OtlpExporter, OtlpProtocol};
 pub use transport::{Diagnostics, HttpTransport, RetryPolicy};
 pub use zipkin::{ZipkinConfig, ZipkinEncoding, ZipkinExporter};
 
-/// Registers `zipkin` and `otlp` for `OTEL_TRACES_EXPORTER`; each reads its own
+/// Registers `zipkin`, `otlp` and `jaeger` for `OTEL_TRACES_EXPORTER`; each reads its own
 /// `OTEL_EXPORTER_*` variables when the tracer is built.
 ///
 /// # Examples
@@ -54,6 +57,9 @@ pub fn register() {
     });
     threadline::config::register_exporter("otlp", || {
         OtlpExporter::from_env().map(|e| Box::new(e) as Box<dyn Exporter>)
+    });
+    threadline::config::register_exporter("jaeger", || {
+        JaegerExporter::from_env().map(|e| Box::new(e) as Box<dyn Exporter>)
     });
 }
 
