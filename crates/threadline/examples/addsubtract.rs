@@ -23,6 +23,6 @@ fn run() -> i64 {
 }
 
 fn main() {
-    let _tracing = threadline::init();
+    let _tracing = threadline_export::init();
     println!("{}", run());
 }

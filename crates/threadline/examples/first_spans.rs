@@ -4,7 +4,7 @@
 use threadline::{SpanKind, Status, StatusCode};
 
 fn main() {
-    let _tracing = threadline::init();
+    let _tracing = threadline_export::init();
     let tracer = threadline::tracer();
 
     // A span with a tag.

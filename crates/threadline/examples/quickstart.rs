@@ -7,7 +7,7 @@ use std::time::Duration;
 
 fn main() {
     // Flushes when dropped at the end of `main`: a short program loses nothing.
-    let _tracing = threadline::init();
+    let _tracing = threadline_export::init();
 
     let _main = threadline::span("main");
     for _ in 0..10 {

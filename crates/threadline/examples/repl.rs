@@ -10,7 +10,7 @@ use std::io::BufRead;
 use threadline::KeyValue;
 
 fn main() {
-    let _tracing = threadline::init();
+    let _tracing = threadline_export::init();
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
