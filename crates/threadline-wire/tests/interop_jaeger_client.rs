@@ -5,12 +5,12 @@
 //! `scripts/ci` installs jaeger-client into a virtual environment under `target/` and passes
 //! its Python in `THREADLINE_PEERS_PYTHON`; a plain `cargo test` lists this test as ignored.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use threadline::{KeyValue, Resource, SpanData, SpanId, SpanKind, Status, StatusCode, TraceId};
 use threadline_wire::jaeger::compact::{encode_emit_batches, MAX_PACKET_SIZE};
+
+mod peers;
 
 /// Reads one compact `emitBatch` message from standard input with jaeger-client's generated
 /// classes and prints what it holds, one line per fact, ids in hex.
@@ -51,29 +51,6 @@ for span in batch.spans:
     for ref in span.references or []:
         print("ref", sid, ref.refType, hex64(ref.traceIdHigh) + hex64(ref.traceIdLow), hex64(ref.spanId))
 "#;
-
-fn decode_with_jaeger_client(python: &str, script: &std::path::Path, packet: &[u8]) -> String {
-    let mut child = Command::new(python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the peers' python starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(packet)
-        .expect("packet written");
-    let out = child.wait_with_output().expect("python finishes");
-    assert!(
-        out.status.success(),
-        "jaeger-client could not read our packet: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
 
 fn spans() -> Vec<SpanData> {
     let resource = Arc::new(Resource {
@@ -116,19 +93,11 @@ fn spans() -> Vec<SpanData> {
 #[test]
 #[ignore = "needs jaeger-client, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
 fn jaeger_client_reads_our_udp_packets() {
-    let python = std::env::var("THREADLINE_PEERS_PYTHON")
-        .expect("THREADLINE_PEERS_PYTHON names the peers' python (scripts/ci sets it)");
-    let dir =
-        std::env::temp_dir().join(format!("threadline-jaeger-interop-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = dir.join("decode.py");
-    std::fs::write(&script, DECODER).unwrap();
-
     let sent = spans();
     let packets = encode_emit_batches(&sent, MAX_PACKET_SIZE);
     assert!(packets.too_large.is_empty());
     assert_eq!(packets.packets.len(), 1);
-    let text = decode_with_jaeger_client(&python, &script, &packets.packets[0]);
+    let text = peers::run_python(&["-c", DECODER], &packets.packets[0]);
     let lines: Vec<&str> = text.lines().collect();
 
     assert!(lines.contains(&"message emitBatch"), "{text}");
@@ -178,5 +147,4 @@ fn jaeger_client_reads_our_udp_packets() {
             }
         }
     }
-    std::fs::remove_dir_all(&dir).ok();
 }

@@ -7,13 +7,13 @@
 //! `scripts/ci` installs the package into a virtual environment under `target/` and passes its
 //! Python in `THREADLINE_PEERS_PYTHON`; a plain `cargo test` lists these tests as ignored.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use threadline::{KeyValue, Link, LinkType, Resource, SpanContext, SpanData, SpanId, SpanKind};
 use threadline::{Status, StatusCode, TraceId, TraceOptions};
 use threadline_wire::otlp;
+
+mod peers;
 
 /// Parses a protobuf ExportTraceServiceRequest from standard input and prints one line per
 /// fact, ids in hex.
@@ -45,31 +45,6 @@ for rs in request.resource_spans:
             for l in s.links:
                 print("link", sid, l.trace_id.hex(), l.span_id.hex())
 "#;
-
-fn read_with_python(body: &[u8]) -> String {
-    let python = std::env::var("THREADLINE_PEERS_PYTHON")
-        .expect("THREADLINE_PEERS_PYTHON names the peers' python (scripts/ci sets it)");
-    let mut child = Command::new(python)
-        .args(["-c", READER])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the peers' python starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(body)
-        .expect("body written");
-    let out = child.wait_with_output().expect("python finishes");
-    assert!(
-        out.status.success(),
-        "opentelemetry-proto could not read our body: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
 
 fn spans() -> Vec<SpanData> {
     let resource = Arc::new(Resource {
@@ -151,5 +126,8 @@ fn check(text: &str) {
 #[test]
 #[ignore = "needs opentelemetry-proto, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
 fn opentelemetry_proto_parses_our_protobuf() {
-    check(&read_with_python(&otlp::proto::encode(&spans())));
+    check(&peers::run_python(
+        &["-c", READER],
+        &otlp::proto::encode(&spans()),
+    ));
 }

@@ -8,12 +8,13 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use threadline::SpanData;
 use threadline_wire::zipkin;
+
+mod peers;
 
 /// Seed 000's program, pointed at the recorder, with fewer iterations and no sleeps.
 const QUICKSTART: &str = r#"
@@ -86,18 +87,8 @@ fn recorder() -> (u16, mpsc::Receiver<Request>) {
 #[test]
 #[ignore = "needs opencensus, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
 fn our_decoder_reads_what_opencensus_python_sends() {
-    let python = std::env::var("THREADLINE_PEERS_PYTHON")
-        .expect("THREADLINE_PEERS_PYTHON names the peers' python (scripts/ci sets it)");
     let (port, requests) = recorder();
-    let out = Command::new(python)
-        .args(["-c", QUICKSTART, &port.to_string()])
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "the opencensus program failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peers::run_python(&["-c", QUICKSTART, &port.to_string()], &[]);
 
     let mut spans: Vec<SpanData> = Vec::new();
     while spans.len() < 4 {
@@ -183,18 +174,8 @@ provider.shutdown()
 #[test]
 #[ignore = "needs the OpenTelemetry SDK, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
 fn our_decoder_reads_what_the_opentelemetry_python_zipkin_exporter_sends() {
-    let python = std::env::var("THREADLINE_PEERS_PYTHON")
-        .expect("THREADLINE_PEERS_PYTHON names the peers' python (scripts/ci sets it)");
     let (port, requests) = recorder();
-    let out = Command::new(python)
-        .args(["-c", ADDSUBTRACT, &port.to_string()])
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "the OpenTelemetry program failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peers::run_python(&["-c", ADDSUBTRACT, &port.to_string()], &[]);
     let mut spans: Vec<SpanData> = Vec::new();
     while spans.len() < 4 {
         let (path, _, body) = requests
