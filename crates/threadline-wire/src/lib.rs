@@ -30,6 +30,7 @@
 //!
 //! [`SpanData`]: threadline::SpanData
 
+mod base64;
 pub mod jaeger;
 pub mod otlp;
 pub mod zipkin;

@@ -129,29 +129,8 @@ fn to_json(value: &Value) -> Json {
         },
         Value::Bool(flag) => Json::Bool(*flag),
         Value::Array(items) => Json::Array(items.iter().map(to_json).collect()),
-        Value::Bytes(bytes) => Json::String(base64(bytes)),
+        Value::Bytes(bytes) => Json::String(crate::base64::encode(bytes)),
     }
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn count(key: &str, n: u32) -> Option<Tag> {

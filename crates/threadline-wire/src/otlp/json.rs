@@ -415,7 +415,7 @@ impl Serialize for J<'_, AnyValue> {
                 map.serialize_entry("kvlistValue", &Values(&list.values))?
             }
             Some(V::BytesValue(bytes)) => {
-                map.serialize_entry("bytesValue", &model::base64_encode(bytes))?
+                map.serialize_entry("bytesValue", &crate::base64::encode(bytes))?
             }
             Some(V::StringValueStrindex(n)) => map.serialize_entry("stringValueStrindex", n)?,
         }
@@ -846,7 +846,7 @@ fn any_value(value: Json, path: &str) -> Result<AnyValue, Problem> {
             }
             ("arrayValue" | "kvlistValue", _) => return Err(wrong("an object")),
             ("bytesValue", Json::String(text)) => V::BytesValue(
-                model::base64_decode(text)
+                crate::base64::decode(text)
                     .ok_or_else(|| Problem::invalid(field(name), quote(text), "is not base64"))?,
             ),
             ("bytesValue", _) => return Err(wrong("a string")),
