@@ -32,6 +32,7 @@
 
 mod base64;
 pub mod jaeger;
+mod json_value;
 pub mod otlp;
 pub mod zipkin;
 

@@ -6,7 +6,6 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use serde_json::Value as Json;
 use threadline::{
     Annotation, KeyValue, Link, LinkType, MessageEvent, MessageEventType, Resource, SpanData,
     SpanId, SpanKind, Status, StatusCode, TraceId, TraceState, Value,
@@ -113,23 +112,7 @@ fn tag_value(value: &Value) -> TagValue {
         Value::F64(x) => TagValue::Double(*x),
         Value::Bool(flag) => TagValue::Bool(*flag),
         Value::Bytes(bytes) => TagValue::Binary(bytes.clone()),
-        Value::Array(_) => TagValue::Str(to_json(value).to_string()),
-    }
-}
-
-fn to_json(value: &Value) -> Json {
-    match value {
-        Value::Str(text) => Json::String(text.to_string()),
-        Value::I64(n) => Json::from(*n),
-        Value::F64(x) => match serde_json::Number::from_f64(*x) {
-            Some(number) => Json::Number(number),
-            None if x.is_nan() => Json::from("NaN"),
-            None if *x > 0.0 => Json::from("Infinity"),
-            None => Json::from("-Infinity"),
-        },
-        Value::Bool(flag) => Json::Bool(*flag),
-        Value::Array(items) => Json::Array(items.iter().map(to_json).collect()),
-        Value::Bytes(bytes) => Json::String(crate::base64::encode(bytes)),
+        Value::Array(_) => TagValue::Str(crate::json_value::to_json(value).to_string()),
     }
 }
 

@@ -407,7 +407,9 @@ impl Serialize for J<'_, AnyValue> {
             Some(V::BoolValue(flag)) => map.serialize_entry("boolValue", flag)?,
             Some(V::IntValue(n)) => map.serialize_entry("intValue", &n.to_string())?,
             Some(V::DoubleValue(x)) if x.is_finite() => map.serialize_entry("doubleValue", x)?,
-            Some(V::DoubleValue(x)) => map.serialize_entry("doubleValue", model::non_finite(*x))?,
+            Some(V::DoubleValue(x)) => {
+                map.serialize_entry("doubleValue", crate::json_value::non_finite(*x))?
+            }
             Some(V::ArrayValue(array)) => {
                 map.serialize_entry("arrayValue", &Values(&array.values))?
             }

@@ -709,7 +709,7 @@ fn kvlist_json(
             Some(V::IntValue(n)) => Json::from(*n),
             Some(V::DoubleValue(x)) => match serde_json::Number::from_f64(*x) {
                 Some(number) => Json::Number(number),
-                None => Json::String(non_finite(*x).to_string()),
+                None => Json::String(crate::json_value::non_finite(*x).to_string()),
             },
             Some(V::BytesValue(bytes)) => Json::String(crate::base64::encode(bytes)),
             Some(V::ArrayValue(array)) => Json::Array(
@@ -739,17 +739,6 @@ fn kvlist_json(
         object.insert(kv.key.clone(), value);
     }
     Ok(Json::Object(object))
-}
-
-/// `NaN`, `Infinity` or `-Infinity`: how proto3 JSON spells the doubles JSON cannot hold.
-pub(crate) fn non_finite(x: f64) -> &'static str {
-    if x.is_nan() {
-        "NaN"
-    } else if x > 0.0 {
-        "Infinity"
-    } else {
-        "-Infinity"
-    }
 }
 
 #[cfg(test)]

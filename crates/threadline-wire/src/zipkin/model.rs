@@ -336,7 +336,7 @@ fn tag_value(value: &Value) -> Text<'_> {
         Value::I64(n) => Cow::Owned(n.to_string()),
         Value::F64(x) => Cow::Owned(float_text(*x)),
         Value::Bool(flag) => Cow::Borrowed(if *flag { "true" } else { "false" }),
-        Value::Array(_) => Cow::Owned(to_json(value).to_string()),
+        Value::Array(_) => Cow::Owned(crate::json_value::to_json(value).to_string()),
         Value::Bytes(bytes) => Cow::Owned(crate::base64::encode(bytes)),
     }
 }
@@ -346,23 +346,7 @@ fn tag_value(value: &Value) -> Text<'_> {
 fn float_text(x: f64) -> String {
     match serde_json::Number::from_f64(x) {
         Some(number) => number.to_string(),
-        None if x.is_nan() => "NaN".to_string(),
-        None if x > 0.0 => "Infinity".to_string(),
-        None => "-Infinity".to_string(),
-    }
-}
-
-fn to_json(value: &Value) -> Json {
-    match value {
-        Value::Str(text) => Json::String(text.to_string()),
-        Value::I64(n) => Json::from(*n),
-        Value::F64(x) => match serde_json::Number::from_f64(*x) {
-            Some(number) => Json::Number(number),
-            None => Json::String(float_text(*x)),
-        },
-        Value::Bool(flag) => Json::Bool(*flag),
-        Value::Array(items) => Json::Array(items.iter().map(to_json).collect()),
-        Value::Bytes(bytes) => Json::String(crate::base64::encode(bytes)),
+        None => crate::json_value::non_finite(x).to_string(),
     }
 }
 
@@ -420,7 +404,7 @@ fn annotation_value(annotation: &Annotation) -> Text<'_> {
     }
     let mut attributes = serde_json::Map::with_capacity(annotation.attributes.len() + 1);
     for kv in &annotation.attributes {
-        attributes.insert(kv.key.to_string(), to_json(&kv.value));
+        attributes.insert(kv.key.to_string(), crate::json_value::to_json(&kv.value));
     }
     if annotation.dropped_attributes_count != 0 {
         attributes.insert(
