@@ -1,7 +1,6 @@
 //! The Jaeger exporter against a real UDP socket (the agent's side) and the local
 //! fault-injecting HTTP server (the collector's side), and its environment parsing.
 
-#[allow(dead_code)]
 mod support;
 
 use std::net::UdpSocket;

@@ -1,11 +1,14 @@
 //! A fault injector: a tiny HTTP/1.1 server on 127.0.0.1 that records every request and answers
 //! what the test scripted, one reply per request in order (200 once the script is empty).
 
+// Each test crate uses its own part of the support code.
+#![allow(dead_code)]
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// One request as the server read it.
@@ -38,6 +41,29 @@ pub enum Reply {
     },
     /// Read the request, then never answer (the connection stays open until the client drops it).
     Silent,
+    /// Read the request, wait until the gate opens, then answer 200: a backend that hangs for
+    /// as long as the test wants.
+    Hold(Gate),
+}
+
+/// Opened once by the test; every [`Reply::Hold`] waiting on it then answers.
+#[derive(Debug, Clone, Default)]
+pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+impl Gate {
+    pub fn open(&self) {
+        let (open, changed) = &*self.0;
+        *open.lock().unwrap() = true;
+        changed.notify_all();
+    }
+
+    fn wait(&self) {
+        let (open, changed) = &*self.0;
+        let mut guard = open.lock().unwrap();
+        while !*guard {
+            guard = changed.wait(guard).unwrap();
+        }
+    }
 }
 
 impl Reply {
@@ -127,30 +153,33 @@ fn handle(stream: TcpStream, script: &Mutex<VecDeque<Reply>>, tx: &Sender<Reques
         if tx.send(request).is_err() {
             return;
         }
-        match reply {
+        let (status, headers, body) = match reply {
             Reply::Silent => {
                 // Hold the connection until the client gives up on it.
                 let _ = reader.read_to_end(&mut Vec::new());
                 return;
             }
+            Reply::Hold(gate) => {
+                gate.wait();
+                (200, Vec::new(), String::new())
+            }
             Reply::Status {
                 status,
                 headers,
                 body,
-            } => {
-                let mut out = format!(
-                    "HTTP/1.1 {status} Scripted\r\ncontent-length: {}\r\n",
-                    body.len()
-                );
-                for (name, value) in headers {
-                    out.push_str(&format!("{name}: {value}\r\n"));
-                }
-                out.push_str("\r\n");
-                out.push_str(&body);
-                if reader.get_mut().write_all(out.as_bytes()).is_err() {
-                    return;
-                }
-            }
+            } => (status, headers, body),
+        };
+        let mut out = format!(
+            "HTTP/1.1 {status} Scripted\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str("\r\n");
+        out.push_str(&body);
+        if reader.get_mut().write_all(out.as_bytes()).is_err() {
+            return;
         }
     }
 }
