@@ -7,7 +7,7 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{dead_address, Reply, Server};
+use support::{dead_address, lookup, Reply, Server};
 use threadline::{ExportError, Exporter, SpanData, Tracer};
 use threadline_export::{
     Compression, Diagnostics, OtlpConfig, OtlpExporter, OtlpProtocol, RetryPolicy, ZipkinConfig,
@@ -319,14 +319,6 @@ fn exports_after_shutdown_fail() {
         exporter.export(&spans()),
         Err(ExportError::Shutdown)
     ));
-}
-
-fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-    move |name| {
-        vars.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_string())
-    }
 }
 
 #[test]

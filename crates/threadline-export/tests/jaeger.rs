@@ -7,7 +7,7 @@ use std::net::UdpSocket;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{Reply, Server};
+use support::{lookup, Reply, Server};
 use threadline::{ExportError, Exporter, KeyValue, SpanData, SpanId, TraceId};
 use threadline_export::{Diagnostics, JaegerConfig, JaegerExporter, JaegerProtocol, RetryPolicy};
 use threadline_wire::jaeger::{binary, compact};
@@ -275,14 +275,6 @@ fn http_collector_400_is_rejected() {
     match err {
         ExportError::Rejected(message) => assert!(message.contains("bad thrift"), "{message}"),
         other => panic!("expected a rejection, got {other:?}"),
-    }
-}
-
-fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-    move |name| {
-        vars.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_string())
     }
 }
 
