@@ -12,45 +12,12 @@ use threadline_wire::jaeger::compact::{encode_emit_batches, MAX_PACKET_SIZE};
 
 mod peers;
 
-/// Reads one compact `emitBatch` message from standard input with jaeger-client's generated
-/// classes and prints what it holds, one line per fact, ids in hex.
-const DECODER: &str = r#"
-import sys
-from thrift.protocol import TCompactProtocol
-from thrift.transport import TTransport
-from jaeger_client.thrift_gen.agent import Agent
-
-def hex64(v):
-    return format(v & 0xFFFFFFFFFFFFFFFF, "016x")
-
-def value(tag):
-    for field in ("vStr", "vDouble", "vBool", "vLong", "vBinary"):
-        v = getattr(tag, field)
-        if v is not None:
-            return repr(v)
-    return "None"
-
-proto = TCompactProtocol.TCompactProtocol(TTransport.TMemoryBuffer(sys.stdin.buffer.read()))
-name, kind, seqid = proto.readMessageBegin()
-args = Agent.emitBatch_args()
-args.read(proto)
-proto.readMessageEnd()
-batch = args.batch
-print("message", name)
-print("service", batch.process.serviceName)
-for tag in batch.process.tags or []:
-    print("process_tag", tag.key, value(tag))
-for span in batch.spans:
-    trace = hex64(span.traceIdHigh) + hex64(span.traceIdLow)
-    sid = hex64(span.spanId)
-    print("span", sid, trace, hex64(span.parentSpanId), span.operationName, span.flags, span.startTime, span.duration)
-    for tag in span.tags or []:
-        print("tag", sid, tag.key, value(tag))
-    for log in span.logs or []:
-        print("log", sid, log.timestamp, " ".join(f"{f.key}={value(f)}" for f in log.fields))
-    for ref in span.references or []:
-        print("ref", sid, ref.refType, hex64(ref.traceIdHigh) + hex64(ref.traceIdLow), hex64(ref.spanId))
-"#;
+/// jaeger-client's generated classes reading a body and printing what it holds, one line per
+/// fact (shared with threadline-export's quickstart test).
+const DECODER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../scripts/peers/jaeger_decode.py"
+);
 
 fn spans() -> Vec<SpanData> {
     let resource = Arc::new(Resource {
@@ -97,7 +64,7 @@ fn jaeger_client_reads_our_udp_packets() {
     let packets = encode_emit_batches(&sent, MAX_PACKET_SIZE);
     assert!(packets.too_large.is_empty());
     assert_eq!(packets.packets.len(), 1);
-    let text = peers::run_python(&["-c", DECODER], &packets.packets[0]);
+    let text = peers::run_python(&[DECODER, "compact"], &packets.packets[0]);
     let lines: Vec<&str> = text.lines().collect();
 
     assert!(lines.contains(&"message emitBatch"), "{text}");

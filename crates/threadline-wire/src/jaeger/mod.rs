@@ -17,7 +17,7 @@
 //! |---|---|---|
 //! | `resource` | `Batch.process` | one `Batch` (so one message or body) per distinct resource (same `Arc` or equal value), in order of first appearance. On decode, the spans of a batch share one `Arc<Resource>` |
 //! | `resource.service_name` | `Process.serviceName` | |
-//! | `resource.attributes` | `Process.tags` | typed as span tags are; on decode every process tag is kept, including what jaeger-client-python sends (`jaeger.version`, `hostname`, `ip`, `client-uuid`) |
+//! | `resource.attributes` | `Process.tags` | typed as span tags are; on decode every process tag is kept, including what jaeger-client-python sends (`jaeger.version`, `hostname`, `ip`, and `client-uuid` when it throttles) |
 //! | `trace_id` | `traceIdLow`, `traceIdHigh` | the low and high 64 bits, as `i64` holding the bits; both zero is an error |
 //! | `span_id` | `spanId` | zero is an error |
 //! | `parent_span_id` | `parentSpanId` and a `CHILD_OF` reference | `parentSpanId` 0 for a root span. Both are written, as Jaeger clients do; on decode a 0 `parentSpanId` takes the first `CHILD_OF` reference in the same trace, and the reference naming the parent is not also kept as a link |
@@ -47,6 +47,9 @@
 //!
 //! # Decoding what other senders write
 //!
+//! - A tag without the value field of its `vType` (opencensus-python's `status.message` for
+//!   a status without a message is a `STRING` tag with no `vStr`) reads as that type's zero
+//!   value (`""`, `0`, `0.0`, `false`, no bytes), as Jaeger's collector reads it.
 //! - A bare `error` tag, `BOOL` true or the string `true` (jaeger-client-python's failed span),
 //!   without `otel.status_code` is an `UNKNOWN` error with an empty description; `error=false`
 //!   stays an attribute.

@@ -1174,11 +1174,13 @@ pub(crate) fn read_tag<R: Reader>(
     let v_type = required(v_type, at, "vType", &mut mine);
     let value = match v_type {
         None => None,
-        Some(0) => required(v_str, at, "vStr", &mut mine).map(TagValue::Str),
-        Some(1) => required(v_double, at, "vDouble", &mut mine).map(TagValue::Double),
-        Some(2) => required(v_bool, at, "vBool", &mut mine).map(TagValue::Bool),
-        Some(3) => required(v_long, at, "vLong", &mut mine).map(TagValue::Long),
-        Some(4) => required(v_binary, at, "vBinary", &mut mine).map(TagValue::Binary),
+        // A value field left out reads as its type's zero value, as Jaeger's collector reads
+        // it: opencensus-python sends a STRING tag without vStr for a status with no message.
+        Some(0) => Some(TagValue::Str(v_str.unwrap_or_default())),
+        Some(1) => Some(TagValue::Double(v_double.unwrap_or_default())),
+        Some(2) => Some(TagValue::Bool(v_bool.unwrap_or_default())),
+        Some(3) => Some(TagValue::Long(v_long.unwrap_or_default())),
+        Some(4) => Some(TagValue::Binary(v_binary.unwrap_or_default())),
         Some(other) => {
             note(
                 &mut mine,
