@@ -14,7 +14,6 @@
 //! sets both; a plain `cargo test` lists these tests as ignored. The Zipkin spec is read from
 //! `<repo>/../shared/specs`, or from `THREADLINE_SHARED_SPECS` when set.
 
-#[allow(dead_code)]
 mod support;
 
 #[path = "../../threadline-wire/tests/peers/mod.rs"]
