@@ -47,6 +47,7 @@ mod id;
 mod json;
 mod limits;
 mod local;
+pub mod propagation;
 mod sampler;
 mod span;
 mod status;
