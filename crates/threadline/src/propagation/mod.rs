@@ -351,12 +351,14 @@ fn parse_hex(digits: &[u8], max_digits: usize, lowercase_only: bool) -> Option<u
     Some(value)
 }
 
-/// Percent-encodes everything outside the W3C baggage-octet set, and `%` itself.
+/// Percent-encodes everything outside the W3C baggage-octet set, `%` itself, and `+` (which
+/// form-style decoders, OpenTelemetry Python's among them, would read as a space).
 fn percent_encode(text: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in text.as_bytes() {
-        let plain =
-            matches!(b, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e) && b != b'%';
+        let plain = matches!(b, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
+            && b != b'%'
+            && b != b'+';
         if plain {
             out.push(b as char);
         } else {
@@ -425,10 +427,10 @@ mod tests {
 
     #[test]
     fn percent_coding_round_trips() {
-        for text in ["plain", "a b,c;d=e%f\"g\\h", "é ☃", ""] {
+        for text in ["plain", "a b,c;d=e%f\"g\\h+i", "é ☃", ""] {
             let mut encoded = String::new();
             percent_encode(text, &mut encoded);
-            assert!(!encoded.contains([' ', ',', ';', '"', '\\']));
+            assert!(!encoded.contains([' ', ',', ';', '"', '\\', '+']));
             assert_eq!(percent_decode(&encoded).as_deref(), Some(text));
         }
         assert_eq!(percent_decode("%zz"), None);
