@@ -12,6 +12,13 @@ const SAMPLED: &str = "x-b3-sampled";
 const FLAGS: &str = "x-b3-flags";
 
 /// Why a B3 header was rejected.
+///
+/// # Examples
+///
+/// ```
+/// use threadline::propagation::{B3Error, B3Propagator};
+/// assert_eq!(B3Propagator::parse_single("abc-def"), Err(B3Error::Field("trace id")));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum B3Error {
     /// The single header does not have 2 to 4 `-`-separated fields (or 1 sampling state).
@@ -30,6 +37,13 @@ pub enum B3Error {
 }
 
 /// Which B3 form [`B3Propagator`] injects.
+///
+/// # Examples
+///
+/// ```
+/// use threadline::propagation::{B3Encoding, B3Propagator};
+/// assert_eq!(B3Propagator::multi().encoding(), B3Encoding::Multi);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum B3Encoding {
     /// `b3: {trace-id}-{span-id}-{sampled}`.

@@ -11,12 +11,39 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 /// At most this many entries, the W3C Baggage limit OpenTelemetry uses.
+///
+/// # Examples
+///
+/// ```
+/// use threadline::propagation::{Baggage, MAX_ENTRIES};
+/// let mut baggage = Baggage::new();
+/// for i in 0..MAX_ENTRIES {
+///     baggage.insert(format!("k{i}"), "v").unwrap();
+/// }
+/// assert!(baggage.insert("one-more", "v").is_err());
+/// ```
 pub const MAX_ENTRIES: usize = 180;
 
 /// At most this many bytes in the encoded `baggage` header, the W3C Baggage limit.
+///
+/// # Examples
+///
+/// ```
+/// use threadline::propagation::{Baggage, MAX_BYTES};
+/// let mut baggage = Baggage::new();
+/// assert!(baggage.insert("k", "v".repeat(MAX_BYTES)).is_err());
+/// ```
 pub const MAX_BYTES: usize = 8192;
 
 /// Why a baggage entry was refused.
+///
+/// # Examples
+///
+/// ```
+/// use threadline::propagation::{Baggage, BaggageError};
+/// let mut baggage = Baggage::new();
+/// assert_eq!(baggage.insert("a key", "v"), Err(BaggageError::Key("a key".into())));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BaggageError {
     /// A list member is not of the form `key=value`.
@@ -59,16 +86,37 @@ pub struct BaggageEntry {
 
 impl BaggageEntry {
     /// The key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (baggage, _) = threadline::propagation::Baggage::from_header_lossy("k=v");
+    /// assert_eq!(baggage.iter().next().unwrap().key(), "k");
+    /// ```
     pub fn key(&self) -> &str {
         &self.key
     }
 
     /// The value, decoded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (baggage, _) = threadline::propagation::Baggage::from_header_lossy("k=a%20b");
+    /// assert_eq!(baggage.iter().next().unwrap().value(), "a b");
+    /// ```
     pub fn value(&self) -> &str {
         &self.value
     }
 
     /// The properties as they travel: `;`-separated `key` or `key=value`, empty when none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (baggage, _) = threadline::propagation::Baggage::from_header_lossy("k=v; ttl = 60");
+    /// assert_eq!(baggage.iter().next().unwrap().properties(), "ttl=60");
+    /// ```
     pub fn properties(&self) -> &str {
         &self.properties
     }
@@ -109,6 +157,13 @@ pub struct Baggage(Option<Arc<Vec<BaggageEntry>>>);
 
 impl Baggage {
     /// Empty baggage.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadline::propagation::Baggage;
+    /// assert_eq!(Baggage::EMPTY, Baggage::new());
+    /// ```
     pub const EMPTY: Baggage = Baggage(None);
 
     /// Empty baggage.
@@ -408,6 +463,17 @@ thread_local! {
 }
 
 /// Restores the previous baggage when dropped; see [`Baggage::attach`].
+///
+/// # Examples
+///
+/// ```
+/// use threadline::propagation::Baggage;
+/// let mut baggage = Baggage::new();
+/// baggage.insert("k", "v").unwrap();
+/// let guard = baggage.attach();
+/// drop(guard);
+/// assert!(Baggage::current().is_empty());
+/// ```
 #[must_use = "the baggage stops being current when the guard is dropped"]
 pub struct BaggageGuard {
     previous: Option<Baggage>,

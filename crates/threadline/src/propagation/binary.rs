@@ -10,6 +10,13 @@ const SPAN_ID_FIELD: u8 = 1;
 const OPTIONS_FIELD: u8 = 2;
 
 /// Why OpenCensus binary trace context bytes were rejected.
+///
+/// # Examples
+///
+/// ```
+/// use threadline::propagation::{from_bytes, BinaryFormatError};
+/// assert_eq!(from_bytes(&[0, 0, 1, 2]), Err(BinaryFormatError::Truncated(0)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BinaryFormatError {
     /// No bytes at all.

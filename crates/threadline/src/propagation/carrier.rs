@@ -20,6 +20,17 @@ use std::collections::HashMap;
 /// ```
 pub trait Injector {
     /// Sets `key` to `value`, replacing an earlier value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use threadline::propagation::Injector;
+    /// let mut headers = HashMap::new();
+    /// headers.set("b3", "0".to_string());
+    /// headers.set("B3", "1".to_string());
+    /// assert_eq!(headers["b3"], "1");
+    /// ```
     fn set(&mut self, key: &str, value: String);
 }
 
@@ -38,9 +49,27 @@ pub trait Injector {
 /// ```
 pub trait Extractor {
     /// The value of `key`, compared without regard to ASCII case.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use threadline::propagation::Extractor;
+    /// let headers = HashMap::from([("X-B3-Sampled".to_string(), "1".to_string())]);
+    /// assert_eq!(Extractor::get(&headers, "x-b3-sampled"), Some("1"));
+    /// ```
     fn get(&self, key: &str) -> Option<&str>;
 
     /// All keys, as stored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use threadline::propagation::Extractor;
+    /// let headers = HashMap::from([("uberctx-user".to_string(), "ada".to_string())]);
+    /// assert_eq!(Extractor::keys(&headers), ["uberctx-user"]);
+    /// ```
     fn keys(&self) -> Vec<&str>;
 }
 

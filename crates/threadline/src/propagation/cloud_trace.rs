@@ -7,6 +7,16 @@ use crate::id::{SpanId, TraceId};
 const HEADER: &str = "x-cloud-trace-context";
 
 /// Why an `X-Cloud-Trace-Context` value was rejected.
+///
+/// # Examples
+///
+/// ```
+/// use threadline::propagation::{CloudTraceError, CloudTracePropagator};
+/// assert_eq!(
+///     CloudTracePropagator::parse_header("105445aa7843bc8bf206b12000100000"),
+///     Err(CloudTraceError::MissingSpanId),
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CloudTraceError {
     /// The trace id is not 32 hex digits.

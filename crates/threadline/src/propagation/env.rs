@@ -8,6 +8,13 @@ use super::{
 /// The names `OTEL_PROPAGATORS` accepts (compared without regard to case). `cloudtrace`,
 /// `gcp` and `gcp_trace` all mean [`CloudTracePropagator`]; `ocbinary` and `binary` mean
 /// [`BinaryPropagator`]; `none` adds nothing.
+///
+/// # Examples
+///
+/// ```
+/// use threadline::propagation::{propagator_by_name, PROPAGATOR_NAMES};
+/// assert!(PROPAGATOR_NAMES.iter().all(|name| propagator_by_name(name).is_some()));
+/// ```
 pub const PROPAGATOR_NAMES: &[&str] = &[
     "tracecontext",
     "baggage",

@@ -11,6 +11,13 @@ const UBER_TRACE_ID: &str = "uber-trace-id";
 const BAGGAGE_PREFIX: &str = "uberctx-";
 
 /// Why an `uber-trace-id` value was rejected.
+///
+/// # Examples
+///
+/// ```
+/// use threadline::propagation::{JaegerError, JaegerPropagator};
+/// assert_eq!(JaegerPropagator::parse_uber_trace_id("1:2:0"), Err(JaegerError::FieldCount(3)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JaegerError {
     /// Not four `:`-separated fields.

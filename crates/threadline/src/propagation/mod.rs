@@ -226,6 +226,23 @@ impl From<SpanContext> for PropagationContext {
 }
 
 /// Keeps an extracted context current on this thread; see [`PropagationContext::attach`].
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::HashMap;
+/// let headers = HashMap::from([(
+///     "traceparent".to_string(),
+///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string(),
+/// )]);
+/// let guard = threadline::propagation::extract(&headers).attach();
+/// assert_eq!(
+///     threadline::current_context().trace_id().to_string(),
+///     "4bf92f3577b34da6a3ce929d0e0e4736",
+/// );
+/// drop(guard);
+/// assert!(!threadline::current_context().is_valid());
+/// ```
 #[must_use = "the context stops being current when the guard is dropped"]
 pub struct PropagationGuard {
     _baggage: BaggageGuard,
@@ -264,14 +281,40 @@ impl fmt::Debug for PropagationGuard {
 pub trait Propagator: Send + Sync + fmt::Debug + 'static {
     /// Writes `context` into `carrier`; writes nothing for the parts it has not got (an
     /// invalid span context, empty baggage).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use threadline::propagation::{JaegerPropagator, Propagator, PropagationContext};
+    /// let mut headers = HashMap::new();
+    /// JaegerPropagator.inject(&PropagationContext::default(), &mut headers);
+    /// assert!(headers.is_empty());
+    /// ```
     fn inject(&self, context: &PropagationContext, carrier: &mut dyn Injector);
 
     /// Reads a context from `carrier`. The span context, when there is a valid one, is marked
     /// remote ([`SpanContext::from_header`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use threadline::propagation::{Propagator, TraceContextPropagator};
+    /// let garbage = HashMap::from([("traceparent".to_string(), "garbage".to_string())]);
+    /// assert!(TraceContextPropagator.extract(&garbage).is_empty());
+    /// ```
     fn extract(&self, carrier: &dyn Extractor) -> PropagationContext;
 
     /// The header names this propagator writes (lowercase); prefixes such as Jaeger's
     /// `uberctx-` are not listed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadline::propagation::{BinaryPropagator, Propagator};
+    /// assert_eq!(BinaryPropagator.fields(), ["grpc-trace-bin"]);
+    /// ```
     fn fields(&self) -> Vec<String>;
 }
 

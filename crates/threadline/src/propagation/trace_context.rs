@@ -8,6 +8,16 @@ const TRACEPARENT: &str = "traceparent";
 const TRACESTATE: &str = "tracestate";
 
 /// Why a `traceparent` value was rejected.
+///
+/// # Examples
+///
+/// ```
+/// use threadline::propagation::{TraceContextPropagator, TraceparentError};
+/// let zero = "00-00000000000000000000000000000000-00f067aa0ba902b7-01";
+/// let error = TraceContextPropagator::parse_traceparent(zero).unwrap_err();
+/// assert_eq!(error, TraceparentError::ZeroId("trace-id"));
+/// assert_eq!(error.to_string(), "traceparent trace-id is all zeros");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TraceparentError {
     /// Shorter than the 55 characters every version needs.
