@@ -269,3 +269,42 @@ fn header_map_carries_every_format() {
         assert_eq!(back.span_context, extracted.span_context, "{name}");
     }
 }
+
+#[test]
+fn baggage_follows_a_future_across_awaits_and_threads() {
+    use threadline::FutureExt;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let mut baggage = Baggage::new();
+    baggage.insert("tenant", "acme").unwrap();
+    let (seen, after) = runtime.block_on(async move {
+        let seen = tokio::spawn(
+            async {
+                let mut seen = Vec::new();
+                for _ in 0..20 {
+                    seen.push(Baggage::current().get("tenant").map(str::to_string));
+                    tokio::task::yield_now().await;
+                }
+                seen
+            }
+            .with_baggage(baggage),
+        )
+        .await
+        .unwrap();
+        let after = tokio::spawn(async { Baggage::current().is_empty() })
+            .await
+            .unwrap();
+        (seen, after)
+    });
+    assert_eq!(seen.len(), 20);
+    assert!(
+        seen.iter().all(|v| v.as_deref() == Some("acme")),
+        "{seen:?}"
+    );
+    assert!(
+        after,
+        "a worker thread kept the baggage after the future's poll"
+    );
+}

@@ -3,7 +3,8 @@
 //!
 //! Baggage lives apart from spans: starting or ending a span never reads it. It becomes current
 //! with [`Baggage::attach`] (or [`super::PropagationContext::attach`]) and is read by
-//! [`Baggage::current`] when a request is sent.
+//! [`Baggage::current`] when a request is sent. A future carries baggage across `.await`s with
+//! [`crate::FutureExt::with_baggage`].
 
 use std::cell::Cell;
 use std::fmt;
