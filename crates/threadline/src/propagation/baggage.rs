@@ -137,6 +137,11 @@ impl BaggageEntry {
 /// Key-value pairs propagated with a trace (W3C Baggage), bounded to [`MAX_ENTRIES`] entries
 /// and [`MAX_BYTES`] encoded bytes. Cloning is cheap; changes copy on write.
 ///
+/// Baggage lives apart from spans: starting or ending a span never reads it. It becomes the
+/// thread's current baggage with [`Baggage::attach`] (or [`super::PropagationContext::attach`]),
+/// is read by [`Baggage::current`] when a request is sent, and follows a future across
+/// `.await`s with [`crate::FutureExt::with_baggage`].
+///
 /// Keys are HTTP tokens and values any text (percent-encoded on the wire). Properties
 /// (`key=value;property`) are kept verbatim and forwarded, not interpreted.
 ///

@@ -9,6 +9,10 @@ use std::collections::HashMap;
 
 /// Somewhere a propagator writes header values: a request's headers, a message's metadata.
 ///
+/// HTTP header names are case-insensitive; propagators always write lowercase names, and
+/// `HashMap<String, String>` stores keys lowercased (as OpenTelemetry does). With the `http`
+/// feature, `http::HeaderMap` is a carrier too.
+///
 /// # Examples
 ///
 /// ```
@@ -35,6 +39,10 @@ pub trait Injector {
 }
 
 /// Somewhere a propagator reads header values from.
+///
+/// Lookups ignore ASCII case, as HTTP header names do: on a `HashMap<String, String>` a key
+/// stored as `X-B3-TraceId` is found for `x-b3-traceid`. With the `http` feature,
+/// `http::HeaderMap` is a carrier too (it returns the first value of a repeated header).
 ///
 /// On a `HashMap`, the map's own `get` shadows this one: call `Extractor::get(&map, key)`.
 ///
@@ -103,6 +111,16 @@ impl<S: std::hash::BuildHasher> Extractor for HashMap<String, String, S> {
 
 /// Writes into an `http::HeaderMap`; a name or value that is not valid in a header is
 /// skipped, with the reason printed at debug level.
+///
+/// ```
+/// # #[cfg(feature = "http")] {
+/// let _tracing = threadline::init_with(threadline::Tracer::builder().in_memory().0);
+/// let _span = threadline::span("outgoing");
+/// let mut headers = http::HeaderMap::new();
+/// threadline::propagation::inject_current(&mut headers);
+/// assert!(headers.contains_key("traceparent"));
+/// # }
+/// ```
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 impl Injector for http::HeaderMap {
@@ -128,6 +146,15 @@ impl Injector for http::HeaderMap {
 }
 
 /// Reads from an `http::HeaderMap`: the first value of a header, when it is visible ASCII.
+///
+/// ```
+/// # #[cfg(feature = "http")] {
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
+/// let cx = threadline::propagation::extract(&headers);
+/// assert!(cx.span_context.unwrap().is_sampled());
+/// # }
+/// ```
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 impl Extractor for http::HeaderMap {
