@@ -7,6 +7,7 @@
 //! | `OTEL_RESOURCE_ATTRIBUTES` | `key=value,...`, values percent-encoded | none |
 //! | `OTEL_TRACES_SAMPLER` | `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio` | `parentbased_always_on` |
 //! | `OTEL_TRACES_SAMPLER_ARG` | the ratio for the ratio samplers | `1.0` |
+//! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `b3`, `b3multi`, `jaeger`, `cloudtrace` (or `gcp`), `ocbinary` (or `binary`), `none`; see [`crate::propagation`] | `tracecontext,baggage` |
 //! | `OTEL_TRACES_EXPORTER` | `console`, `file`, `none`, and those registered by exporter crates (`otlp`, `zipkin`, `jaeger`) | `console` |
 //! | `THREADLINE_CONSOLE` | console format: `tree` or `json` | `tree` |
 //! | `THREADLINE_FILE_PATH` | the file exporter's path | `threadline-spans.jsonl` |
@@ -65,6 +66,9 @@ pub struct EnvConfig {
     pub sampler: Arc<dyn Sampler>,
     /// The exporter names, in order.
     pub exporters: Vec<String>,
+    /// The propagator names from `OTEL_PROPAGATORS`, canonical (`gcp` reads as `cloudtrace`,
+    /// `binary` as `ocbinary`), in order, each once, unknown names and `none` left out.
+    pub propagators: Vec<String>,
     /// Span limits.
     pub limits: SpanLimits,
     /// Batch processor settings.
@@ -110,6 +114,9 @@ impl EnvConfig {
                     .collect()
             })
             .unwrap_or_else(|| vec!["console".to_string()]);
+        let raw_propagators = reader.string("OTEL_PROPAGATORS");
+        let propagators =
+            crate::propagation::parse_names(raw_propagators.as_deref(), &mut reader.warnings);
         let defaults = SpanLimits::default();
         let attribute_fallback = reader.count("OTEL_ATTRIBUTE_COUNT_LIMIT", defaults.attributes);
         let limits = SpanLimits {
@@ -150,6 +157,7 @@ impl EnvConfig {
             resource_attributes,
             sampler,
             exporters,
+            propagators,
             limits,
             batch,
             warnings: reader.warnings,
@@ -164,7 +172,8 @@ impl EnvConfig {
             .service_name(self.service_name.clone())
             .limits(self.limits)
             .batch_config(self.batch)
-            .shared_sampler(self.sampler.clone());
+            .shared_sampler(self.sampler.clone())
+            .propagator(crate::propagation::composite_from_names(&self.propagators));
         for kv in std::mem::take(&mut self.resource_attributes) {
             builder = builder.resource_attribute(kv.key, kv.value);
         }

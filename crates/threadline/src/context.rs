@@ -61,6 +61,9 @@ pub enum TraceStateError {
     /// A value breaks the W3C value grammar.
     #[error("tracestate value {0:?} is invalid")]
     Value(String),
+    /// A key appears twice.
+    #[error("tracestate key {0:?} appears more than once")]
+    DuplicateKey(String),
     /// More than 32 list members.
     #[error("tracestate has {0} members, at most 32 are allowed")]
     TooManyMembers(usize),

@@ -20,3 +20,10 @@ pub(crate) fn warn(message: fmt::Arguments<'_>) {
         eprintln!("threadline: warning: {message}");
     }
 }
+
+/// Prints a debug message: something was ignored on purpose, such as a malformed header.
+pub(crate) fn debug(message: fmt::Arguments<'_>) {
+    if level() >= 2 {
+        eprintln!("threadline: debug: {message}");
+    }
+}

@@ -47,6 +47,7 @@ mod id;
 mod json;
 mod limits;
 mod local;
+pub mod propagation;
 mod sampler;
 mod span;
 mod status;
@@ -63,7 +64,7 @@ pub use export::console::{ConsoleExporter, ConsoleFormat};
 pub use export::file::FileExporter;
 pub use export::memory::InMemoryExporter;
 pub use export::{BatchConfig, ExportError, Exporter, FlushError, NoopExporter};
-pub use future::{FutureExt, InSpan};
+pub use future::{FutureExt, InSpan, WithBaggage};
 pub use global::{
     add_attribute_to_current_span, attach, current_context, current_span, flush, global_tracer,
     init, init_with, set_global_tracer, shutdown, span, span_builder, tracer, TracingGuard,

@@ -13,6 +13,7 @@ use crate::export::{Exporter, FlushError};
 use crate::id::{SpanId, TraceId};
 use crate::limits::SpanLimits;
 use crate::local::{self, StartArgs, TOP, TOP_SAMPLED, TOP_UNSAMPLED};
+use crate::propagation::{CompositePropagator, Propagator};
 use crate::sampler::{ParentBasedSampler, Sampler, SamplingParams};
 use crate::span::{ContextGuard, Span, SpanGuard, SpanRef};
 use crate::value::{KeyValue, Str, Value};
@@ -48,6 +49,7 @@ struct TracerInner {
     sampler: Arc<dyn Sampler>,
     capture_stack_traces: bool,
     default_kind: SpanKind,
+    propagator: Arc<dyn Propagator>,
 }
 
 impl Drop for TracerInner {
@@ -234,6 +236,21 @@ impl Tracer {
     /// The sampler's description.
     pub fn sampler_description(&self) -> String {
         self.inner.sampler.description()
+    }
+
+    /// The propagator integrations use with this tracer: the one set with
+    /// [`TracerBuilder::propagator`], `OTEL_PROPAGATORS`'s for [`TracerBuilder::from_env`],
+    /// W3C Trace Context plus W3C Baggage otherwise. See [`crate::propagation`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadline::propagation::{B3Propagator, Propagator};
+    /// let tracer = threadline::Tracer::builder().propagator(B3Propagator::multi()).build();
+    /// assert_eq!(tracer.propagator().fields()[0], "x-b3-traceid");
+    /// ```
+    pub fn propagator(&self) -> &dyn Propagator {
+        &*self.inner.propagator
     }
 
     fn resolve(&self, parent: &ParentChoice, name: &str, kind: SpanKind) -> Resolved {
@@ -498,6 +515,7 @@ pub struct TracerBuilder {
     exporter: Option<(Box<dyn Exporter>, bool)>,
     capture_stack_traces: bool,
     default_kind: SpanKind,
+    propagator: Option<Arc<dyn Propagator>>,
 }
 
 impl Default for TracerBuilder {
@@ -511,6 +529,7 @@ impl Default for TracerBuilder {
             exporter: None,
             capture_stack_traces: false,
             default_kind: SpanKind::Internal,
+            propagator: None,
         }
     }
 }
@@ -596,6 +615,37 @@ impl TracerBuilder {
         self
     }
 
+    /// Sets the propagator (default: W3C Trace Context plus W3C Baggage), returned by
+    /// [`Tracer::propagator`] and, for the global tracer, [`crate::propagation::propagator`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadline::propagation::{CompositePropagator, JaegerPropagator, TraceContextPropagator};
+    /// let tracer = threadline::Tracer::builder()
+    ///     .propagator(CompositePropagator::new().with(TraceContextPropagator).with(JaegerPropagator))
+    ///     .build();
+    /// ```
+    pub fn propagator(mut self, propagator: impl Propagator) -> Self {
+        self.propagator = Some(Arc::new(propagator));
+        self
+    }
+
+    /// Sets a shared propagator.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let tracer = threadline::Tracer::builder()
+    ///     .shared_propagator(Arc::new(threadline::propagation::B3Propagator::single()))
+    ///     .build();
+    /// ```
+    pub fn shared_propagator(mut self, propagator: Arc<dyn Propagator>) -> Self {
+        self.propagator = Some(propagator);
+        self
+    }
+
     /// The current batch configuration.
     pub fn current_batch_config(&self) -> BatchConfig {
         self.batch
@@ -628,6 +678,9 @@ impl TracerBuilder {
                 sampler: self.sampler,
                 capture_stack_traces: self.capture_stack_traces,
                 default_kind: self.default_kind,
+                propagator: self
+                    .propagator
+                    .unwrap_or_else(|| Arc::new(CompositePropagator::w3c())),
             }),
         }
     }
