@@ -33,12 +33,18 @@ use crate::transport::{Diagnostics, RetryPolicy, MESSAGE_LIMIT};
 /// span id in each message cannot grow the set without bound.
 const PARTIAL_MESSAGES_KEPT: usize = 64;
 
+/// How close to the deadline a `CANCELLED` or `DEADLINE_EXCEEDED` must arrive to be taken
+/// as the server enforcing our `grpc-timeout` (which it reads rounded to its own units).
+const DEADLINE_SLACK: Duration = Duration::from_millis(20);
+
 /// What one try came to.
 enum Attempt {
     Delivered,
     Retry {
         error: ExportError,
         retry_after: Option<Duration>,
+        /// The server ended the call with `CANCELLED` or `DEADLINE_EXCEEDED`.
+        deadline: bool,
     },
     Fatal(ExportError),
 }
@@ -156,15 +162,35 @@ impl GrpcTransport {
         }
         let deadline = Instant::now() + self.timeout;
         let mut retries = 0u32;
+        // What the backend said last: when the budget runs out during a try that got no
+        // answer, this tells more than "timed out" (say, that the backend cannot be reached).
+        let mut said: Option<ExportError> = None;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return Err(ExportError::Timeout(self.timeout));
+                return Err(said.unwrap_or(ExportError::Timeout(self.timeout)));
             }
-            let (error, retry_after) = match self.attempt(&request, remaining) {
+            let (error, retry_after, server_deadline) = match self.attempt(&request, remaining) {
                 Attempt::Delivered => return Ok(()),
                 Attempt::Fatal(error) => return Err(error),
-                Attempt::Retry { error, retry_after } => (error, retry_after),
+                Attempt::Retry {
+                    error,
+                    retry_after,
+                    deadline,
+                } => (error, retry_after, deadline),
+            };
+            // The server enforces the `grpc-timeout` we sent, so it may end a call that ran
+            // out of our budget a moment before our own timer does: that is a timeout too.
+            let error = if server_deadline
+                && deadline.saturating_duration_since(Instant::now()) < DEADLINE_SLACK
+            {
+                ExportError::Timeout(self.timeout)
+            } else {
+                error
+            };
+            let error = match error {
+                ExportError::Timeout(_) => said.take().unwrap_or(error),
+                error => error,
             };
             let wait = match retry_after {
                 Some(wait) if !wait.is_zero() => wait,
@@ -174,6 +200,9 @@ impl GrpcTransport {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if wait >= remaining {
                 return Err(error);
+            }
+            if !matches!(error, ExportError::Timeout(_)) {
+                said = Some(error);
             }
             std::thread::sleep(wait);
         }
@@ -194,6 +223,7 @@ impl GrpcTransport {
             Err(_elapsed) => Attempt::Retry {
                 error: ExportError::Timeout(self.timeout),
                 retry_after: None,
+                deadline: false,
             },
             Ok(Ok(response)) => {
                 self.partial_success(response.into_inner());
@@ -232,6 +262,7 @@ impl GrpcTransport {
             return Attempt::Retry {
                 error,
                 retry_after: retry_info,
+                deadline: matches!(code, Code::Cancelled | Code::DeadlineExceeded),
             };
         }
         if self.reported.insert(code) {
