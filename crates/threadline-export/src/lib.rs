@@ -1,5 +1,6 @@
-//! Network exporters for Threadline: [`ZipkinExporter`] and [`OtlpExporter`] over HTTP, and
-//! [`JaegerExporter`] to a Jaeger agent over UDP or a Jaeger collector over HTTP.
+//! Network exporters for Threadline: [`ZipkinExporter`] and [`OtlpExporter`] over HTTP (and
+//! OTLP over gRPC with the `grpc` feature), and [`JaegerExporter`] to a Jaeger agent over UDP
+//! or a Jaeger collector over HTTP.
 //!
 //! Exporters run on the batch processor's export thread with a small blocking HTTP client: the
 //! application needs no async runtime, and a slow or down backend stalls only that thread.
@@ -12,6 +13,23 @@
 //! ```no_run
 //! let _tracing = threadline_export::init();
 //! let _main = threadline::span("main");
+//! ```
+//!
+//! # The `grpc` feature
+//!
+//! Off by default. It adds OTLP over gRPC ([`OtlpProtocol::Grpc`]): tonic for HTTP/2 and a
+//! current-thread tokio runtime that each gRPC exporter owns and drives only inside its own
+//! `export`, on the export thread; the application still needs no async runtime and never
+//! waits for the backend. With it, `OTEL_EXPORTER_OTLP_PROTOCOL=grpc` (or
+//! `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=grpc`) selects gRPC, and [`init`] and
+//! [`OtlpExporter::from_env`] pick it up; the endpoint defaults to `http://localhost:4317` and
+//! is used as is. Without the feature, `grpc` prints a warning naming the feature and sends
+//! http/protobuf instead. Retries, compression, headers and the timeout behave as over HTTP;
+//! the [`otlp`] module has the details.
+//!
+//! ```toml
+//! [dependencies]
+//! threadline-export = { version = "0.1", features = ["grpc"] }
 //! ```
 //!
 //! Or build one by hand:
@@ -29,6 +47,8 @@
 //! ```
 
 mod env;
+#[cfg(feature = "grpc")]
+mod grpc;
 pub mod jaeger;
 pub mod otlp;
 pub mod transport;

@@ -114,7 +114,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The wait before retry number `attempt` (0 for the first retry): a uniformly random
     /// time up to the capped exponential bound ("full jitter").
-    fn backoff(&self, attempt: u32) -> Duration {
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let bound = self
             .initial_backoff
             .saturating_mul(1u32 << attempt.min(20))

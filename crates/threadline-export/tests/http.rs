@@ -440,10 +440,15 @@ fn otlp_env_bad_values_warn_and_fall_back() {
     assert_eq!(bad.warnings.len(), 7, "{all}");
 
     let grpc = OtlpConfig::from_lookup(lookup(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]));
-    assert_eq!(grpc.protocol, OtlpProtocol::HttpProtobuf);
-    assert_eq!(grpc.warnings.len(), 1);
-    assert!(grpc.warnings[0].contains("OTEL_EXPORTER_OTLP_PROTOCOL"));
-    assert!(grpc.warnings[0].contains("`grpc` feature"));
+    if cfg!(feature = "grpc") {
+        assert_eq!(grpc.protocol, OtlpProtocol::Grpc);
+        assert!(grpc.warnings.is_empty(), "{:?}", grpc.warnings);
+    } else {
+        assert_eq!(grpc.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(grpc.warnings.len(), 1);
+        assert!(grpc.warnings[0].contains("OTEL_EXPORTER_OTLP_PROTOCOL"));
+        assert!(grpc.warnings[0].contains("`grpc` cargo feature"));
+    }
 }
 
 #[test]

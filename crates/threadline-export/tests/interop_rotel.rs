@@ -1,187 +1,19 @@
 //! Interoperability with a real OTLP peer: the rotel collector (PyPI package `rotel`, binary
-//! `rotel-agent`) receives our spans over OTLP/HTTP, protobuf and JSON, and prints what it
-//! decoded with `--debug-log traces --debug-log-verbosity detailed`. The test reads that
-//! output back and checks ids, parents, names, kinds, attributes, events and status.
+//! `rotel-agent`) receives our spans over OTLP/HTTP, protobuf and JSON, and (with the `grpc`
+//! feature) over OTLP/gRPC, plain and gzipped, and prints what it decoded with
+//! `--debug-log traces --debug-log-verbosity detailed`. The test reads that output back and
+//! checks ids, parents, names, kinds, attributes, events and status.
 //!
 //! `scripts/ci` installs rotel into a virtual environment under `target/` and passes the
 //! binary's path in `THREADLINE_ROTEL_AGENT`; a plain `cargo test` lists these tests as
 //! ignored.
 
-use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+#[path = "support/rotel.rs"]
+mod rotel;
 
+use rotel::{Rotel, DEADLINE};
 use threadline::{KeyValue, SpanData, SpanKind, Status, StatusCode, Tracer};
 use threadline_export::{Compression, OtlpConfig, OtlpExporter, OtlpProtocol};
-
-const DEADLINE: Duration = Duration::from_secs(30);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// A running rotel-agent whose standard output arrives line by line.
-struct Rotel {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    http_port: u16,
-}
-
-impl Rotel {
-    fn start() -> Rotel {
-        let agent = std::env::var("THREADLINE_ROTEL_AGENT")
-            .expect("THREADLINE_ROTEL_AGENT names the rotel-agent binary (scripts/ci sets it)");
-        let http_port = free_port();
-        let grpc_port = free_port();
-        let mut child = Command::new(agent)
-            .args([
-                "start",
-                "--exporter",
-                "blackhole",
-                "--debug-log",
-                "traces",
-                "--debug-log-verbosity",
-                "detailed",
-                "--otlp-http-endpoint",
-                &format!("127.0.0.1:{http_port}"),
-                "--otlp-grpc-endpoint",
-                &format!("127.0.0.1:{grpc_port}"),
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("rotel-agent starts");
-        let (tx, lines) = mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        // Ready when the HTTP port accepts connections.
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", http_port)).is_err() {
-            assert!(
-                start.elapsed() < DEADLINE,
-                "rotel-agent did not open its HTTP port"
-            );
-            std::thread::yield_now();
-        }
-        Rotel {
-            child,
-            lines,
-            http_port,
-        }
-    }
-
-    /// Reads output until a span named `sentinel` appears (sent in a later request, so every
-    /// span before it has been printed in full), and returns the spans before it.
-    fn spans_before(&self, sentinel: &str) -> Vec<PrintedSpan> {
-        let mut text = Vec::new();
-        let start = Instant::now();
-        loop {
-            let mut parsed = parse(&text);
-            if let Some(i) = parsed.iter().position(|s| s.name == sentinel) {
-                parsed.truncate(i);
-                return parsed;
-            }
-            let left = DEADLINE.saturating_sub(start.elapsed());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => text.push(strip_ansi(&line)),
-                Err(_) => panic!(
-                    "rotel never printed the sentinel span; it printed:\n{}",
-                    text.join("\n")
-                ),
-            }
-        }
-    }
-}
-
-impl Drop for Rotel {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[derive(Debug, Default)]
-struct PrintedSpan {
-    trace_id: String,
-    parent_id: String,
-    id: String,
-    name: String,
-    kind: String,
-    lines: Vec<String>,
-}
-
-fn field(line: &str, name: &str) -> Option<String> {
-    let rest = line.trim_start().strip_prefix(name)?;
-    let rest = rest.trim_start().strip_prefix(':')?;
-    Some(rest.trim().to_string())
-}
-
-fn parse(text: &[String]) -> Vec<PrintedSpan> {
-    let mut spans: Vec<PrintedSpan> = Vec::new();
-    for line in text {
-        if line.starts_with("Span #") {
-            spans.push(PrintedSpan::default());
-            continue;
-        }
-        if line.starts_with("ResourceSpans #") || line.contains(" INFO ") {
-            continue;
-        }
-        let Some(span) = spans.last_mut() else {
-            continue;
-        };
-        if let Some(v) = field(line, "Trace ID") {
-            span.trace_id = v;
-        } else if let Some(v) = field(line, "Parent ID") {
-            span.parent_id = v;
-        } else if let Some(v) = field(line, "ID") {
-            span.id = v;
-        } else if let Some(v) = field(line, "Name") {
-            if span.name.is_empty() {
-                span.name = v;
-            } else {
-                span.lines.push(line.clone());
-            }
-        } else if let Some(v) = field(line, "Kind") {
-            span.kind = v;
-        } else {
-            span.lines.push(line.trim().to_string());
-        }
-    }
-    spans
-}
 
 /// The quickstart's shape plus every kind of detail: a SERVER root with typed attributes and
 /// an error status, ten CLIENT children with an event each.
@@ -204,8 +36,12 @@ fn make_trace(tracer: &Tracer) {
 
 fn export_and_check(protocol: OtlpProtocol, compression: Compression) {
     let rotel = Rotel::start();
+    let endpoint = match protocol {
+        OtlpProtocol::Grpc => rotel.grpc_url(),
+        OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => rotel.http_url(),
+    };
     let exporter = OtlpExporter::new(OtlpConfig {
-        endpoint: format!("http://127.0.0.1:{}/v1/traces", rotel.http_port),
+        endpoint,
         protocol,
         compression,
         ..OtlpConfig::default()
@@ -303,4 +139,18 @@ fn rotel_receives_otlp_http_protobuf() {
 #[ignore = "needs the rotel collector that scripts/ci installs (THREADLINE_ROTEL_AGENT)"]
 fn rotel_receives_otlp_http_json() {
     export_and_check(OtlpProtocol::HttpJson, Compression::None);
+}
+
+#[cfg(feature = "grpc")]
+#[test]
+#[ignore = "needs the rotel collector that scripts/ci installs (THREADLINE_ROTEL_AGENT)"]
+fn rotel_receives_otlp_grpc() {
+    export_and_check(OtlpProtocol::Grpc, Compression::None);
+}
+
+#[cfg(feature = "grpc")]
+#[test]
+#[ignore = "needs the rotel collector that scripts/ci installs (THREADLINE_ROTEL_AGENT)"]
+fn rotel_receives_otlp_grpc_gzip() {
+    export_and_check(OtlpProtocol::Grpc, Compression::Gzip);
 }
