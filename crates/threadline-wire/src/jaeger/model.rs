@@ -242,6 +242,8 @@ pub(crate) fn to_span(span: &SpanData) -> Span {
 }
 
 /// Annotations and message events as logs, merged by time; each list keeps its own order.
+/// Times compare in whole microseconds, as Jaeger carries them, so an annotation and an event
+/// in the same microsecond come out in the same order before and after a round trip.
 fn to_logs(span: &SpanData) -> Vec<Log> {
     let mut logs = Vec::with_capacity(span.annotations.len() + span.message_events.len());
     let (mut a, mut m) = (0, 0);
@@ -249,7 +251,7 @@ fn to_logs(span: &SpanData) -> Vec<Log> {
         let annotation = span.annotations.get(a);
         let event = span.message_events.get(m);
         let take_annotation = match (annotation, event) {
-            (Some(x), Some(y)) => x.time_unix_nano <= y.time_unix_nano,
+            (Some(x), Some(y)) => micros(x.time_unix_nano) <= micros(y.time_unix_nano),
             (Some(_), None) => true,
             _ => false,
         };
