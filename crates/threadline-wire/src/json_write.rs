@@ -10,6 +10,11 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
+    if !any_escaped(bytes) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     loop {
         let i = next_escaped(bytes, start);
@@ -37,6 +42,25 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
         }
     }
     out.push(b'"');
+}
+
+/// Whether any byte needs escaping: the words of eight bytes, and the last eight bytes (or the
+/// bytes of a shorter text one by one), without stopping early.
+#[inline]
+fn any_escaped(bytes: &[u8]) -> bool {
+    let word = |chunk: &[u8]| u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
+    let mut chunks = bytes.chunks_exact(8);
+    let mut found = false;
+    for chunk in &mut chunks {
+        found |= needs_escape(word(chunk));
+    }
+    if chunks.remainder().is_empty() {
+        return found;
+    }
+    match bytes.len().checked_sub(8) {
+        Some(last) => found | needs_escape(word(&bytes[last..])),
+        None => bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\'),
+    }
 }
 
 /// The index of the first byte from `from` on that needs escaping, or the length.

@@ -96,11 +96,15 @@ pub fn encode(spans: &[SpanData]) -> Vec<u8> {
 /// ```
 pub fn encode_into(spans: &[SpanData], out: &mut Vec<u8>) {
     out.push(b'[');
+    // the lists of one span's Zipkin form are reused for the next
+    let (mut tags, mut annotations) = (Vec::new(), Vec::new());
     for (i, span) in spans.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_span(out, &model::from_span_data(span));
+        let zipkin = model::from_span_data_reusing(span, tags, annotations);
+        write_span(out, &zipkin);
+        (tags, annotations) = (zipkin.tags, zipkin.annotations);
     }
     out.push(b']');
 }

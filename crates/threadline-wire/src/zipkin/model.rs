@@ -170,6 +170,19 @@ pub(crate) struct ZipkinSpan<'a> {
 
 /// The Zipkin form of a span.
 pub(crate) fn from_span_data(span: &SpanData) -> ZipkinSpan<'_> {
+    from_span_data_reusing(span, Vec::new(), Vec::new())
+}
+
+/// [`from_span_data`], filling the (emptied) lists of a span converted before instead of
+/// allocating new ones, for an encoder that converts a batch one span at a time.
+pub(crate) fn from_span_data_reusing<'a>(
+    span: &'a SpanData,
+    mut tags: Vec<(Text<'a>, TagValue<'a>)>,
+    mut annotations: Vec<ZipkinAnnotation<'a>>,
+) -> ZipkinSpan<'a> {
+    tags.clear();
+    annotations.clear();
+    fill_annotations(span, &mut annotations);
     let start_us = span.start_time_unix_nano / 1000;
     let end_us = span.end_time_unix_nano / 1000;
     // Zipkin rounds durations under 1 µs up; an end of 0 means the end is unknown.
@@ -198,8 +211,8 @@ pub(crate) fn from_span_data(span: &SpanData) -> ZipkinSpan<'_> {
         duration,
         local_endpoint: (!local_endpoint.is_empty()).then_some(local_endpoint),
         remote_endpoint,
-        annotations: annotations(span),
-        tags: tags(span, host_ip_in_endpoint),
+        tags: fill_tags(span, host_ip_in_endpoint, tags),
+        annotations,
         debug: false,
         shared: false,
     }
@@ -278,7 +291,11 @@ fn port_number(value: &Value) -> Option<u16> {
 /// Tags in a fixed order: span attributes, then resource attributes the span does not override,
 /// then the tags this mapping owns (status, scope, dropped counts), which override both.
 struct TagWriter<'a> {
+    /// The tags written are the first `len`; the rest are placeholders, so that a tag is
+    /// stored into its slot as it is built (pushed, it would go through the stack, and that
+    /// copy stalls on store forwarding).
     tags: Vec<(Text<'a>, TagValue<'a>)>,
+    len: usize,
     /// A bit per key written, from [`key_bit`]: most keys are new, and the bit says so without
     /// comparing them with every key written.
     seen: u128,
@@ -300,21 +317,32 @@ impl<'a> TagWriter<'a> {
         if self.seen & bit == 0 {
             return None;
         }
-        self.tags.iter().position(|(k, _)| k == key)
+        self.tags[..self.len].iter().position(|(k, _)| k == key)
     }
 
-    #[inline]
+    // inlined, so that the value is built where it is stored
+    #[inline(always)]
     fn set(&mut self, key: &'a str, value: TagValue<'a>) {
         let bit = key_bit(key);
         match self.position(key, bit) {
             Some(i) => self.tags[i].1 = value,
             None => {
                 self.seen |= bit;
-                self.tags.push((Cow::Borrowed(key), value));
+                match self.tags.get_mut(self.len) {
+                    Some(slot) => *slot = (Cow::Borrowed(key), value),
+                    None => self.tags.push((Cow::Borrowed(key), value)),
+                }
+                self.len += 1;
             }
         }
     }
 
+    fn finish(mut self) -> Vec<(Text<'a>, TagValue<'a>)> {
+        self.tags.truncate(self.len);
+        self.tags
+    }
+
+    #[inline(always)]
     fn set_attribute(&mut self, kv: &'a KeyValue, override_existing: bool) {
         if !override_existing && self.position(&kv.key, key_bit(&kv.key)).is_some() {
             return;
@@ -333,9 +361,16 @@ impl<'a> TagWriter<'a> {
     }
 }
 
-fn tags(span: &SpanData, host_ip_in_endpoint: bool) -> Vec<(Text<'_>, TagValue<'_>)> {
+fn fill_tags<'a>(
+    span: &'a SpanData,
+    host_ip_in_endpoint: bool,
+    mut tags: Vec<(Text<'a>, TagValue<'a>)>,
+) -> Vec<(Text<'a>, TagValue<'a>)> {
+    let most = span.attributes.len() + span.resource.attributes.len() + 9;
+    tags.resize_with(most, || (Cow::Borrowed(""), TagValue::Int(0)));
     let mut tags = TagWriter {
-        tags: Vec::with_capacity(span.attributes.len() + span.resource.attributes.len() + 4),
+        tags,
+        len: 0,
         seen: 0,
     };
     for kv in &span.attributes {
@@ -389,7 +424,7 @@ fn tags(span: &SpanData, host_ip_in_endpoint: bool) -> Vec<(Text<'_>, TagValue<'
     if let Some(stack_trace) = &span.stack_trace {
         tags.set(tag::STACK_TRACE, text(stack_trace));
     }
-    tags.tags
+    tags.finish()
 }
 
 fn text(text: &str) -> TagValue<'_> {
@@ -400,6 +435,7 @@ fn text(text: &str) -> TagValue<'_> {
 /// form (floats as the shortest text that reads back as the same float; JSON has no NaN or
 /// infinities, so those are spelled out), booleans lowercase, arrays as a JSON list, bytes as
 /// base64.
+#[inline(always)]
 fn tag_value(value: &Value) -> TagValue<'_> {
     match value {
         Value::Str(text) => TagValue::Text(Cow::Borrowed(text)),
@@ -437,9 +473,8 @@ fn from_json(value: Json) -> Value {
     }
 }
 
-fn annotations(span: &SpanData) -> Vec<ZipkinAnnotation<'_>> {
-    let mut out: Vec<ZipkinAnnotation<'_>> =
-        Vec::with_capacity(span.annotations.len() + span.message_events.len());
+fn fill_annotations<'a>(span: &'a SpanData, out: &mut Vec<ZipkinAnnotation<'a>>) {
+    out.reserve(span.annotations.len() + span.message_events.len());
     out.extend(span.annotations.iter().map(|a| ZipkinAnnotation {
         timestamp: a.time_unix_nano / 1000,
         value: annotation_value(a),
@@ -451,7 +486,7 @@ fn annotations(span: &SpanData) -> Vec<ZipkinAnnotation<'_>> {
     // Zipkin's annotations are a set (`uniqueItems`): a repeat of the same value in the same
     // microsecond carries nothing and is left out.
     if out.len() < 2 {
-        return out;
+        return;
     }
     let keep: Vec<bool> = {
         let mut seen = HashSet::with_capacity(out.len());
@@ -461,7 +496,6 @@ fn annotations(span: &SpanData) -> Vec<ZipkinAnnotation<'_>> {
     };
     let mut keep = keep.into_iter();
     out.retain(|_| keep.next().unwrap_or(true));
-    out
 }
 
 /// An annotation's value: its description alone when it has no attributes and would read back
