@@ -5,8 +5,8 @@
 //! bool), one annotation with an attribute on every 4th span, a parent on 7 spans of 8, an error
 //! status on every 16th. One iteration encodes the whole batch:
 //!
-//! - `otlp_proto`: [`otlp::proto::encode`], the mapping to the OTLP messages and their
-//!   protobuf encoding;
+//! - `otlp_proto`: [`otlp::proto::encode`], the protobuf of the OTLP request written straight
+//!   from the spans (the bytes prost writes for `otlp::to_request`'s message);
 //! - `zipkin_json`: [`zipkin::json::encode`];
 //! - `jaeger_compact`: [`jaeger::compact::encode_emit_batch`] (one `emitBatch` message here, as
 //!   the batch has one resource);

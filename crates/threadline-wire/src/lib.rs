@@ -33,8 +33,14 @@
 mod base64;
 pub mod jaeger;
 mod json_value;
+mod json_write;
 pub mod otlp;
 pub mod zipkin;
+
+/// The span and batch generators of the integration tests, for the unit tests' property tests.
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod test_spans;
 
 use threadline::SpanData;
 

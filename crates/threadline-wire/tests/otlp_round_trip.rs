@@ -5,6 +5,7 @@ mod common;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
+use prost::Message as _;
 use threadline::SpanData;
 use threadline_wire::otlp::{self, json, proto};
 
@@ -81,5 +82,21 @@ proptest! {
         let via_json = json::decode(&json::encode(&spans)).unwrap();
         let via_proto = proto::decode(&proto::encode(&spans)).unwrap();
         prop_assert!(same(&via_json, &via_proto));
+    }
+
+    /// The protobuf bytes, written straight from the spans, are those prost writes for the
+    /// message `to_request` builds, and decode to that message.
+    #[test]
+    fn proto_bytes_are_the_request_message(spans in common::batch()) {
+        let request = otlp::to_request(&spans);
+        let body = proto::encode(&spans);
+        prop_assert_eq!(&body, &request.encode_to_vec());
+        let decoded = otlp::ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+        // through `Debug`, where NaN equals NaN
+        prop_assert_eq!(format!("{decoded:?}"), format!("{request:?}"));
+        let mut reused = vec![1, 2, 3];
+        reused.clear();
+        proto::encode_into(&spans, &mut reused);
+        prop_assert_eq!(reused, body);
     }
 }

@@ -142,18 +142,18 @@ enum Shape {
 }
 
 /// A batch's process and its spans' bytes, each with the span's position in the input.
-type EncodedBatch = (Process, Vec<(usize, Vec<u8>)>);
+type EncodedBatch<'a> = (Process<'a>, Vec<(usize, Vec<u8>)>);
 
 /// Each span encoded on its own, per batch: the Thrift bytes of a struct do not depend on
 /// where it sits, so a batch is its header, a list header and these bytes.
-fn encoded_spans<W: Writer + Default>(spans: &[SpanData]) -> Vec<EncodedBatch> {
+fn encoded_spans<W: Writer>(spans: &[SpanData]) -> Vec<EncodedBatch<'_>> {
     model::group_by_resource(spans)
         .into_iter()
         .map(|(process, members)| {
             let encoded = members
                 .into_iter()
                 .map(|i| {
-                    let mut w = W::default();
+                    let mut w = W::with_capacity(SPAN_BYTES);
                     thrift::write_span(&mut w, &model::to_span(&spans[i]));
                     (i, w.bytes())
                 })
@@ -163,9 +163,12 @@ fn encoded_spans<W: Writer + Default>(spans: &[SpanData]) -> Vec<EncodedBatch> {
         .collect()
 }
 
-/// A body holding a batch of already encoded spans.
-fn body<W: Writer + Default>(shape: Shape, process: &Process, spans: &[&[u8]]) -> Vec<u8> {
-    let mut w = W::default();
+/// About what a span with a few attributes takes, to size buffers.
+const SPAN_BYTES: usize = 512;
+
+/// Writes what comes before a batch's spans: the message envelope when there is one, the
+/// batch's process and the header of its list of `count` spans.
+fn begin_body<W: Writer>(w: &mut W, shape: Shape, process: &Process<'_>, count: usize) {
     if shape == Shape::EmitBatch {
         // Jaeger clients send emitBatch as a oneway call with sequence id 0
         w.message_begin(EMIT_BATCH, message_type::ONEWAY, 0);
@@ -174,26 +177,43 @@ fn body<W: Writer + Default>(shape: Shape, process: &Process, spans: &[&[u8]]) -
     }
     w.struct_begin();
     w.field(1, TType::Struct);
-    thrift::write_process(&mut w, process);
+    thrift::write_process(w, process);
     w.field(2, TType::List);
-    w.list(TType::Struct, spans.len());
-    for span in spans {
-        w.raw(span);
-    }
+    w.list(TType::Struct, count);
+}
+
+/// Writes what comes after the spans [`begin_body`] announced.
+fn end_body<W: Writer>(w: &mut W, shape: Shape) {
     w.struct_end();
     if shape == Shape::EmitBatch {
         w.struct_end();
     }
+}
+
+/// A body holding a batch of already encoded spans.
+fn body<W: Writer>(shape: Shape, process: &Process<'_>, spans: &[&[u8]]) -> Vec<u8> {
+    let len = spans.iter().map(|span| span.len()).sum::<usize>();
+    let mut w = W::with_capacity(len + 256);
+    begin_body(&mut w, shape, process, spans.len());
+    for span in spans {
+        w.raw(span);
+    }
+    end_body(&mut w, shape);
     w.bytes()
 }
 
-/// One body per resource.
-fn encode<W: Writer + Default>(shape: Shape, spans: &[SpanData]) -> Vec<Vec<u8>> {
-    encoded_spans::<W>(spans)
+/// One body per resource, each span written straight into it.
+fn encode<W: Writer>(shape: Shape, spans: &[SpanData]) -> Vec<Vec<u8>> {
+    model::group_by_resource(spans)
         .into_iter()
-        .map(|(process, encoded)| {
-            let parts: Vec<&[u8]> = encoded.iter().map(|(_, bytes)| bytes.as_slice()).collect();
-            body::<W>(shape, &process, &parts)
+        .map(|(process, members)| {
+            let mut w = W::with_capacity(256 + members.len() * SPAN_BYTES);
+            begin_body(&mut w, shape, &process, members.len());
+            for i in members {
+                thrift::write_span(&mut w, &model::to_span(&spans[i]));
+            }
+            end_body(&mut w, shape);
+            w.bytes()
         })
         .collect()
 }

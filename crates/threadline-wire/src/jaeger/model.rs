@@ -66,7 +66,7 @@ pub(crate) const SAMPLED: i32 = 1;
 
 /// The spans grouped by resource (same `Arc` or equal value), in order of first appearance:
 /// one `Batch` each.
-pub(crate) fn group_by_resource(spans: &[SpanData]) -> Vec<(Process, Vec<usize>)> {
+pub(crate) fn group_by_resource(spans: &[SpanData]) -> Vec<(Process<'_>, Vec<usize>)> {
     let mut groups: Vec<(&Arc<Resource>, Vec<usize>)> = Vec::new();
     for (i, span) in spans.iter().enumerate() {
         match groups
@@ -74,7 +74,11 @@ pub(crate) fn group_by_resource(spans: &[SpanData]) -> Vec<(Process, Vec<usize>)
             .find(|(r, _)| Arc::ptr_eq(r, &span.resource) || **r == span.resource)
         {
             Some((_, members)) => members.push(i),
-            None => groups.push((&span.resource, vec![i])),
+            None => {
+                let mut members = Vec::with_capacity(spans.len() - i);
+                members.push(i);
+                groups.push((&span.resource, members));
+            }
         }
     }
     groups
@@ -83,40 +87,40 @@ pub(crate) fn group_by_resource(spans: &[SpanData]) -> Vec<(Process, Vec<usize>)
         .collect()
 }
 
-pub(crate) fn to_process(resource: &Resource) -> Process {
+pub(crate) fn to_process(resource: &Resource) -> Process<'_> {
     Process {
-        service_name: resource.service_name.to_string(),
+        service_name: Cow::Borrowed(&resource.service_name),
         tags: resource.attributes.iter().map(to_tag).collect(),
     }
 }
 
-fn to_tag(kv: &KeyValue) -> Tag {
+fn to_tag(kv: &KeyValue) -> Tag<'_> {
     Tag {
-        key: kv.key.to_string(),
+        key: Cow::Borrowed(&kv.key),
         value: tag_value(&kv.value),
     }
 }
 
-fn tag(key: &str, value: TagValue) -> Tag {
+fn tag<'a>(key: &'static str, value: TagValue<'a>) -> Tag<'a> {
     Tag {
-        key: key.to_string(),
+        key: Cow::Borrowed(key),
         value,
     }
 }
 
 /// An attribute value as a typed tag; arrays, which Jaeger has no type for, as JSON text.
-fn tag_value(value: &Value) -> TagValue {
+fn tag_value(value: &Value) -> TagValue<'_> {
     match value {
-        Value::Str(text) => TagValue::Str(text.to_string()),
+        Value::Str(text) => TagValue::Str(Cow::Borrowed(text)),
         Value::I64(n) => TagValue::Long(*n),
         Value::F64(x) => TagValue::Double(*x),
         Value::Bool(flag) => TagValue::Bool(*flag),
-        Value::Bytes(bytes) => TagValue::Binary(bytes.clone()),
-        Value::Array(_) => TagValue::Str(crate::json_value::to_json(value).to_string()),
+        Value::Bytes(bytes) => TagValue::Binary(Cow::Borrowed(bytes)),
+        Value::Array(_) => TagValue::Str(crate::json_value::to_json(value).to_string().into()),
     }
 }
 
-fn count(key: &str, n: u32) -> Option<Tag> {
+fn count(key: &'static str, n: u32) -> Option<Tag<'static>> {
     (n != 0).then(|| tag(key, TagValue::Long(i64::from(n))))
 }
 
@@ -125,7 +129,7 @@ fn micros(nanos: u64) -> i64 {
     (nanos / 1000) as i64
 }
 
-pub(crate) fn to_span(span: &SpanData) -> Span {
+pub(crate) fn to_span(span: &SpanData) -> Span<'_> {
     let trace_id_low = span.trace_id.0 as u64 as i64;
     let trace_id_high = (span.trace_id.0 >> 64) as u64 as i64;
     let mut references = Vec::with_capacity(span.links.len() + 1);
@@ -146,52 +150,62 @@ pub(crate) fn to_span(span: &SpanData) -> Span {
         });
     }
 
-    let mut tags: Vec<Tag> = span
-        .attributes
-        .iter()
-        .filter(|kv| !key::SPAN_TAGS.contains(&kv.key.as_ref()))
-        .map(to_tag)
-        .collect();
+    let mut tags: Vec<Tag<'_>> = Vec::with_capacity(span.attributes.len() + 8);
+    tags.extend(
+        span.attributes
+            .iter()
+            .filter(|kv| !key::SPAN_TAGS.contains(&kv.key.as_ref()))
+            .map(to_tag),
+    );
     if span.kind != SpanKind::Unspecified {
         tags.push(tag(
             key::SPAN_KIND,
-            TagValue::Str(span.kind.as_str().into()),
+            TagValue::Str(Cow::Borrowed(span.kind.as_str())),
         ));
     }
     if let Some(status) = &span.status {
         let ok = status.is_ok();
         let code = if ok { "OK" } else { "ERROR" };
-        tags.push(tag(key::STATUS_CODE, TagValue::Str(code.into())));
+        tags.push(tag(key::STATUS_CODE, TagValue::Str(Cow::Borrowed(code))));
         if !status.description().is_empty() {
             tags.push(tag(
                 key::STATUS_DESCRIPTION,
-                TagValue::Str(status.description().into()),
+                TagValue::Str(Cow::Borrowed(status.description())),
             ));
         }
         if !ok {
             tags.push(tag(key::ERROR, TagValue::Bool(true)));
             if status.canonical_code() != StatusCode::Unknown {
                 let name = status.canonical_code().name();
-                tags.push(tag(key::CANONICAL_CODE, TagValue::Str(name.into())));
+                tags.push(tag(key::CANONICAL_CODE, TagValue::Str(Cow::Borrowed(name))));
             }
         }
         if let Some(details) = status.details() {
-            tags.push(tag(key::STATUS_DETAILS, TagValue::Str(details.into())));
+            tags.push(tag(
+                key::STATUS_DETAILS,
+                TagValue::Str(Cow::Borrowed(details)),
+            ));
         }
     }
     if !span.scope.is_empty() {
-        tags.push(tag(key::SCOPE_NAME, TagValue::Str(span.scope.to_string())));
+        tags.push(tag(
+            key::SCOPE_NAME,
+            TagValue::Str(Cow::Borrowed(&span.scope)),
+        ));
         tags.push(tag(
             key::LIBRARY_NAME,
-            TagValue::Str(span.scope.to_string()),
+            TagValue::Str(Cow::Borrowed(&span.scope)),
         ));
     }
     if !span.trace_state.is_empty() {
         let header = span.trace_state.to_header();
-        tags.push(tag(key::TRACE_STATE, TagValue::Str(header)));
+        tags.push(tag(key::TRACE_STATE, TagValue::Str(header.into())));
     }
     if let Some(stack_trace) = &span.stack_trace {
-        tags.push(tag(key::STACK_TRACE, TagValue::Str(stack_trace.clone())));
+        tags.push(tag(
+            key::STACK_TRACE,
+            TagValue::Str(Cow::Borrowed(stack_trace)),
+        ));
     }
     let dropped = &span.dropped;
     // a count decoded earlier (now an attribute) adds to the links' own
@@ -231,7 +245,7 @@ pub(crate) fn to_span(span: &SpanData) -> Span {
         trace_id_high,
         span_id: span.span_id.0 as i64,
         parent_span_id: span.parent_span_id.map_or(0, |p| p.0 as i64),
-        operation_name: span.name.to_string(),
+        operation_name: Cow::Borrowed(&span.name),
         references,
         flags: SAMPLED,
         start_time: start,
@@ -244,7 +258,7 @@ pub(crate) fn to_span(span: &SpanData) -> Span {
 /// Annotations and message events as logs, merged by time; each list keeps its own order.
 /// Times compare in whole microseconds, as Jaeger carries them, so an annotation and an event
 /// in the same microsecond come out in the same order before and after a round trip.
-fn to_logs(span: &SpanData) -> Vec<Log> {
+fn to_logs(span: &SpanData) -> Vec<Log<'_>> {
     let mut logs = Vec::with_capacity(span.annotations.len() + span.message_events.len());
     let (mut a, mut m) = (0, 0);
     while a < span.annotations.len() || m < span.message_events.len() {
@@ -270,12 +284,12 @@ fn to_logs(span: &SpanData) -> Vec<Log> {
     logs
 }
 
-fn annotation_log(annotation: &Annotation) -> Log {
+fn annotation_log(annotation: &Annotation) -> Log<'_> {
     let mut fields = Vec::with_capacity(annotation.attributes.len() + 2);
     if !annotation.description.is_empty() {
         fields.push(tag(
             key::EVENT,
-            TagValue::Str(annotation.description.to_string()),
+            TagValue::Str(Cow::Borrowed(&annotation.description)),
         ));
     }
     fields.extend(
@@ -295,12 +309,15 @@ fn annotation_log(annotation: &Annotation) -> Log {
     }
 }
 
-fn message_log(event: &MessageEvent) -> Log {
+fn message_log(event: &MessageEvent) -> Log<'static> {
     Log {
         timestamp: micros(event.time_unix_nano),
         fields: vec![
-            tag(key::EVENT, TagValue::Str(key::MESSAGE_EVENT.into())),
-            tag(key::MESSAGE_TYPE, TagValue::Str(event.kind.as_str().into())),
+            tag(key::EVENT, TagValue::Str(Cow::Borrowed(key::MESSAGE_EVENT))),
+            tag(
+                key::MESSAGE_TYPE,
+                TagValue::Str(Cow::Borrowed(event.kind.as_str())),
+            ),
             tag(key::MESSAGE_ID, TagValue::Long(event.id as i64)),
             tag(
                 key::MESSAGE_UNCOMPRESSED_SIZE,
@@ -317,33 +334,33 @@ fn message_log(event: &MessageEvent) -> Log {
 // ---------------------------------------------------------------------------------------------
 // Jaeger -> SpanData
 
-pub(crate) fn resource_from_process(process: Process) -> Arc<Resource> {
+pub(crate) fn resource_from_process(process: Process<'static>) -> Arc<Resource> {
     Arc::new(Resource {
-        service_name: process.service_name.into(),
+        service_name: process.service_name,
         attributes: attributes(process.tags),
     })
 }
 
-fn value(tag: TagValue) -> Value {
+fn value(tag: TagValue<'static>) -> Value {
     match tag {
-        TagValue::Str(text) => Value::Str(text.into()),
+        TagValue::Str(text) => Value::Str(text),
         TagValue::Double(x) => Value::F64(x),
         TagValue::Bool(flag) => Value::Bool(flag),
         TagValue::Long(n) => Value::I64(n),
-        TagValue::Binary(bytes) => Value::Bytes(bytes),
+        TagValue::Binary(bytes) => Value::Bytes(bytes.into_owned()),
     }
 }
 
 /// Tags as attributes, unique by key: a repeated key keeps its first position and its last
 /// value.
-fn attributes(tags: Vec<Tag>) -> Vec<KeyValue> {
+fn attributes(tags: Vec<Tag<'static>>) -> Vec<KeyValue> {
     let mut out: Vec<KeyValue> = Vec::with_capacity(tags.len());
     for tag in tags {
         let value = value(tag.value);
         match out.iter_mut().find(|kv| kv.key == tag.key) {
             Some(kv) => kv.value = value,
             None => out.push(KeyValue {
-                key: tag.key.into(),
+                key: tag.key,
                 value,
             }),
         }
@@ -369,7 +386,7 @@ fn trace_id(low: i64, high: i64) -> TraceId {
 }
 
 /// The tags of a span, taken out one by one as the mapping reads them.
-struct Tags(Vec<Tag>);
+struct Tags(Vec<Tag<'static>>);
 
 impl Tags {
     /// Takes the tag `name` if `read` accepts its value (the last one, if repeated).
@@ -382,7 +399,7 @@ impl Tags {
 
     fn text(&mut self, name: &str) -> Option<String> {
         self.take(name, |v| match v {
-            TagValue::Str(text) => Some(text.clone()),
+            TagValue::Str(text) => Some(text.to_string()),
             _ => None,
         })
     }
@@ -395,7 +412,10 @@ impl Tags {
     }
 }
 
-pub(crate) fn span_from_jaeger(span: Span, resource: &Arc<Resource>) -> Result<SpanData, Problem> {
+pub(crate) fn span_from_jaeger(
+    span: Span<'static>,
+    resource: &Arc<Resource>,
+) -> Result<SpanData, Problem> {
     let trace = trace_id(span.trace_id_low, span.trace_id_high);
     if trace.0 == 0 {
         return Err(Problem::invalid(
@@ -550,7 +570,7 @@ fn status(tags: &mut Tags) -> Option<Status> {
     Some(status)
 }
 
-fn message_event(fields: &[Tag], time: u64) -> Option<MessageEvent> {
+fn message_event(fields: &[Tag<'_>], time: u64) -> Option<MessageEvent> {
     if fields.len() != 5 {
         return None;
     }
@@ -563,7 +583,7 @@ fn message_event(fields: &[Tag], time: u64) -> Option<MessageEvent> {
         return None;
     }
     let kind = match get(key::MESSAGE_TYPE) {
-        Some(TagValue::Str(text)) => match text.as_str() {
+        Some(TagValue::Str(text)) => match text.as_ref() {
             "SENT" => MessageEventType::Sent,
             "RECEIVED" => MessageEventType::Received,
             "UNSPECIFIED" => MessageEventType::Unspecified,
@@ -580,7 +600,7 @@ fn message_event(fields: &[Tag], time: u64) -> Option<MessageEvent> {
     })
 }
 
-fn annotation(fields: Vec<Tag>, time: u64) -> Annotation {
+fn annotation(fields: Vec<Tag<'static>>, time: u64) -> Annotation {
     let mut fields = Tags(fields);
     let description = fields.text(key::EVENT).unwrap_or_default();
     let dropped = fields.count(key::DROPPED_ATTRIBUTES).unwrap_or(0);

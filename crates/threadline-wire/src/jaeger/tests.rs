@@ -41,44 +41,47 @@ fn whole_micros(mut span: SpanData) -> SpanData {
     span
 }
 
-fn tags(span: &SpanData) -> Vec<Tag> {
+fn tags(span: &SpanData) -> Vec<Tag<'_>> {
     model::to_span(span).tags
 }
 
-fn tag(tags: &[Tag], key: &str) -> Option<TagValue> {
+fn tag<'a>(tags: &[Tag<'a>], key: &str) -> Option<TagValue<'a>> {
     tags.iter().find(|t| t.key == key).map(|t| t.value.clone())
 }
 
-fn text(value: &str) -> Option<TagValue> {
-    Some(TagValue::Str(value.to_string()))
+fn text(value: &str) -> Option<TagValue<'static>> {
+    Some(TagValue::Str(value.to_string().into()))
 }
 
 /// A span with the given tags, decoded through the compact codec.
-fn decode_with_tags(tags: Vec<Tag>) -> SpanData {
-    let mut jaeger = model::to_span(&span());
+fn decode_with_tags(tags: Vec<Tag<'_>>) -> SpanData {
+    let base = span();
+    let mut jaeger = model::to_span(&base);
     jaeger.tags = tags;
     decode_jaeger(jaeger)
 }
 
-fn decode_jaeger(jaeger: thrift::Span) -> SpanData {
+fn decode_jaeger(jaeger: thrift::Span<'_>) -> SpanData {
     let mut w = CompactWriter::default();
     thrift::write_span(&mut w, &jaeger);
     let bytes = thrift::Writer::bytes(w);
-    let process = model::to_process(&Resource::new("svc"));
+    let resource = Resource::new("svc");
+    let process = model::to_process(&resource);
     let body = super::body::<CompactWriter>(super::Shape::EmitBatch, &process, &[&bytes]);
     compact::decode_emit_batch(&body).unwrap().remove(0)
 }
 
-fn t(key: &str, value: TagValue) -> Tag {
+fn t<'a>(key: &str, value: TagValue<'a>) -> Tag<'a> {
     Tag {
-        key: key.to_string(),
+        key: key.to_string().into(),
         value,
     }
 }
 
 #[test]
 fn ids_split_into_low_and_high_halves() {
-    let jaeger = model::to_span(&span());
+    let base = span();
+    let jaeger = model::to_span(&base);
     assert_eq!(jaeger.trace_id_low, 0xa3ce_929d_0e0e_4736_u64 as i64);
     assert_eq!(jaeger.trace_id_high, 0x4bf9_2f35_77b3_4da6);
     assert_eq!(jaeger.span_id, 0x00f0_67aa_0ba9_02b7);
@@ -168,7 +171,8 @@ fn links_become_follows_from_and_their_attributes_are_counted() {
 
 #[test]
 fn times_are_microseconds() {
-    let jaeger = model::to_span(&span());
+    let base = span();
+    let jaeger = model::to_span(&base);
     assert_eq!(jaeger.start_time, 1_700_000_000_123_456);
     assert_eq!(jaeger.duration, 2000);
     let back = round_trip(&span());
@@ -207,7 +211,10 @@ fn attributes_become_typed_tags() {
     assert_eq!(tag(&tags, "i"), Some(TagValue::Long(-3)));
     assert_eq!(tag(&tags, "f"), Some(TagValue::Double(1.5)));
     assert_eq!(tag(&tags, "b"), Some(TagValue::Bool(true)));
-    assert_eq!(tag(&tags, "bytes"), Some(TagValue::Binary(vec![0, 255])));
+    assert_eq!(
+        tag(&tags, "bytes"),
+        Some(TagValue::Binary(vec![0, 255].into()))
+    );
     assert_eq!(tag(&tags, "arr"), text(r#"["a","NaN","AQ=="]"#));
     let back = round_trip(&span);
     assert_eq!(back.attributes[..5], span.attributes[..5]);
@@ -365,7 +372,8 @@ fn annotations_and_message_events_become_logs_merged_by_time() {
 
 #[test]
 fn a_log_without_event_is_an_annotation_without_description() {
-    let mut jaeger = model::to_span(&span());
+    let base = span();
+    let mut jaeger = model::to_span(&base);
     jaeger.logs = vec![thrift::Log {
         timestamp: 5,
         fields: vec![t("message", TagValue::Str("hello".into()))],
@@ -381,7 +389,8 @@ fn a_log_without_event_is_an_annotation_without_description() {
 
 #[test]
 fn python_client_process_and_sampler_tags_are_kept() {
-    let mut jaeger = model::to_span(&span());
+    let base = span();
+    let mut jaeger = model::to_span(&base);
     jaeger.tags = vec![
         t("sampler.type", TagValue::Str("const".into())),
         t("sampler.param", TagValue::Bool(true)),
@@ -521,4 +530,27 @@ fn golden_binary_batch() {
         vec![message.clone()]
     );
     assert_eq!(binary::decode_emit_batch(&message).unwrap(), vec![span]);
+}
+
+use crate::test_spans as common;
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Spans written straight into their batch's body give the bytes of a body put together
+    /// from spans encoded one by one (which is how packets are cut).
+    #[test]
+    fn bodies_are_their_spans_encoded_alone(spans in common::batch()) {
+        for shape in [super::Shape::EmitBatch, super::Shape::Batch] {
+            let direct = super::encode::<CompactWriter>(shape, &spans);
+            let assembled: Vec<Vec<u8>> = super::encoded_spans::<CompactWriter>(&spans)
+                .into_iter()
+                .map(|(process, encoded)| {
+                    let parts: Vec<&[u8]> = encoded.iter().map(|(_, b)| b.as_slice()).collect();
+                    super::body::<CompactWriter>(shape, &process, &parts)
+                })
+                .collect();
+            proptest::prop_assert_eq!(direct, assembled);
+        }
+    }
 }

@@ -12,6 +12,8 @@
 //! [`Problem`] means a struct was read to its end but a field had the wrong type, was missing
 //! or held an unusable value, so the rest of the body can still be read.
 
+use std::borrow::Cow;
+
 use crate::{quote, Problem};
 
 /// How deep structs, lists, sets and maps may nest; Jaeger's own nesting is five levels
@@ -156,6 +158,8 @@ pub(crate) mod message_type {
 /// Writes Thrift values in one protocol. Structs are written field by field; the caller ends
 /// each struct with [`Writer::struct_end`], which writes the stop byte.
 pub(crate) trait Writer {
+    /// A writer whose buffer holds `capacity` bytes before it grows.
+    fn with_capacity(capacity: usize) -> Self;
     fn bytes(self) -> Vec<u8>;
     fn message_begin(&mut self, name: &str, kind: u8, seq_id: i32);
     fn struct_begin(&mut self);
@@ -209,6 +213,14 @@ fn unzigzag(value: u64) -> i64 {
 }
 
 impl Writer for CompactWriter {
+    fn with_capacity(capacity: usize) -> Self {
+        CompactWriter {
+            buf: Vec::with_capacity(capacity),
+            last_field: 0,
+            outer_fields: Vec::with_capacity(8),
+        }
+    }
+
     fn bytes(self) -> Vec<u8> {
         self.buf
     }
@@ -278,6 +290,12 @@ pub(crate) struct BinaryWriter {
 }
 
 impl Writer for BinaryWriter {
+    fn with_capacity(capacity: usize) -> Self {
+        BinaryWriter {
+            buf: Vec::with_capacity(capacity),
+        }
+    }
+
     fn bytes(self) -> Vec<u8> {
         self.buf
     }
@@ -819,26 +837,26 @@ impl Reader for BinaryReader<'_> {
 
 /// `Tag`: a key and one typed value (`vType` says which of the value fields is set).
 #[derive(Clone, PartialEq, Debug)]
-pub(crate) struct Tag {
-    pub key: String,
-    pub value: TagValue,
+pub(crate) struct Tag<'a> {
+    pub key: Cow<'a, str>,
+    pub value: TagValue<'a>,
 }
 
 /// The value of a [`Tag`], by `TagType`.
 #[derive(Clone, PartialEq, Debug)]
-pub(crate) enum TagValue {
-    Str(String),
+pub(crate) enum TagValue<'a> {
+    Str(Cow<'a, str>),
     Double(f64),
     Bool(bool),
     Long(i64),
-    Binary(Vec<u8>),
+    Binary(Cow<'a, [u8]>),
 }
 
 /// `Log`: a timestamp in microseconds and its fields.
 #[derive(Clone, PartialEq, Debug)]
-pub(crate) struct Log {
+pub(crate) struct Log<'a> {
     pub timestamp: i64,
-    pub fields: Vec<Tag>,
+    pub fields: Vec<Tag<'a>>,
 }
 
 /// `SpanRefType`.
@@ -859,28 +877,28 @@ pub(crate) struct SpanRef {
 
 /// `Span`.
 #[derive(Clone, PartialEq, Debug)]
-pub(crate) struct Span {
+pub(crate) struct Span<'a> {
     pub trace_id_low: i64,
     pub trace_id_high: i64,
     pub span_id: i64,
     pub parent_span_id: i64,
-    pub operation_name: String,
+    pub operation_name: Cow<'a, str>,
     pub references: Vec<SpanRef>,
     pub flags: i32,
     pub start_time: i64,
     pub duration: i64,
-    pub tags: Vec<Tag>,
-    pub logs: Vec<Log>,
+    pub tags: Vec<Tag<'a>>,
+    pub logs: Vec<Log<'a>>,
 }
 
 /// `Process`: the service that produced a batch.
 #[derive(Clone, PartialEq, Debug)]
-pub(crate) struct Process {
-    pub service_name: String,
-    pub tags: Vec<Tag>,
+pub(crate) struct Process<'a> {
+    pub service_name: Cow<'a, str>,
+    pub tags: Vec<Tag<'a>>,
 }
 
-pub(crate) fn write_tag(w: &mut impl Writer, tag: &Tag) {
+pub(crate) fn write_tag(w: &mut impl Writer, tag: &Tag<'_>) {
     w.struct_begin();
     w.field(1, TType::Binary);
     w.binary(tag.key.as_bytes());
@@ -914,7 +932,7 @@ pub(crate) fn write_tag(w: &mut impl Writer, tag: &Tag) {
     w.struct_end();
 }
 
-fn write_tags(w: &mut impl Writer, id: i16, tags: &[Tag]) {
+fn write_tags(w: &mut impl Writer, id: i16, tags: &[Tag<'_>]) {
     if tags.is_empty() {
         return;
     }
@@ -925,7 +943,7 @@ fn write_tags(w: &mut impl Writer, id: i16, tags: &[Tag]) {
     }
 }
 
-pub(crate) fn write_span(w: &mut impl Writer, span: &Span) {
+pub(crate) fn write_span(w: &mut impl Writer, span: &Span<'_>) {
     w.struct_begin();
     for (id, value) in [
         (1, span.trace_id_low),
@@ -985,7 +1003,7 @@ pub(crate) fn write_span(w: &mut impl Writer, span: &Span) {
     w.struct_end();
 }
 
-pub(crate) fn write_process(w: &mut impl Writer, process: &Process) {
+pub(crate) fn write_process(w: &mut impl Writer, process: &Process<'_>) {
     w.struct_begin();
     w.field(1, TType::Binary);
     w.binary(process.service_name.as_bytes());
@@ -1139,7 +1157,7 @@ pub(crate) fn read_tag<R: Reader>(
     r: &mut R,
     at: &str,
     first: &mut FirstProblem,
-) -> Result<Option<Tag>, Framing> {
+) -> Result<Option<Tag<'static>>, Framing> {
     r.struct_begin()?;
     let (mut key, mut v_type) = (None, None);
     let (mut v_str, mut v_double, mut v_bool, mut v_long, mut v_binary) =
@@ -1176,11 +1194,11 @@ pub(crate) fn read_tag<R: Reader>(
         None => None,
         // A value field left out reads as its type's zero value, as Jaeger's collector reads
         // it: opencensus-python sends a STRING tag without vStr for a status with no message.
-        Some(0) => Some(TagValue::Str(v_str.unwrap_or_default())),
+        Some(0) => Some(TagValue::Str(v_str.unwrap_or_default().into())),
         Some(1) => Some(TagValue::Double(v_double.unwrap_or_default())),
         Some(2) => Some(TagValue::Bool(v_bool.unwrap_or_default())),
         Some(3) => Some(TagValue::Long(v_long.unwrap_or_default())),
-        Some(4) => Some(TagValue::Binary(v_binary.unwrap_or_default())),
+        Some(4) => Some(TagValue::Binary(v_binary.unwrap_or_default().into())),
         Some(other) => {
             note(
                 &mut mine,
@@ -1194,7 +1212,7 @@ pub(crate) fn read_tag<R: Reader>(
         }
     };
     Ok(finish(mine, first, || Tag {
-        key: key.unwrap_or_default(),
+        key: key.unwrap_or_default().into(),
         value: value.unwrap_or(TagValue::Bool(false)),
     }))
 }
@@ -1214,7 +1232,7 @@ fn read_log<R: Reader>(
     r: &mut R,
     at: &str,
     first: &mut FirstProblem,
-) -> Result<Option<Log>, Framing> {
+) -> Result<Option<Log<'static>>, Framing> {
     r.struct_begin()?;
     let (mut timestamp, mut fields) = (None, None);
     let mut mine = None;
@@ -1283,7 +1301,7 @@ fn read_span_ref<R: Reader>(
 }
 
 /// One span: `Ok(Err(problem))` when the span was read to its end but is unusable.
-pub(crate) fn read_span<R: Reader>(r: &mut R) -> Result<Result<Span, Problem>, Framing> {
+pub(crate) fn read_span<R: Reader>(r: &mut R) -> Result<Result<Span<'static>, Problem>, Framing> {
     r.struct_begin()?;
     let mut ids = [None; 4];
     let (mut name, mut flags, mut start, mut duration) = (None, None, None, None);
@@ -1323,7 +1341,7 @@ pub(crate) fn read_span<R: Reader>(r: &mut R) -> Result<Result<Span, Problem>, F
             trace_id_high: high.unwrap_or_default(),
             span_id: span_id.unwrap_or_default(),
             parent_span_id: parent.unwrap_or_default(),
-            operation_name: name.unwrap_or_default(),
+            operation_name: name.unwrap_or_default().into(),
             references,
             flags: flags.unwrap_or_default(),
             start_time: start.unwrap_or_default(),
@@ -1334,7 +1352,9 @@ pub(crate) fn read_span<R: Reader>(r: &mut R) -> Result<Result<Span, Problem>, F
     })
 }
 
-pub(crate) fn read_process<R: Reader>(r: &mut R) -> Result<Result<Process, Problem>, Framing> {
+pub(crate) fn read_process<R: Reader>(
+    r: &mut R,
+) -> Result<Result<Process<'static>, Problem>, Framing> {
     r.struct_begin()?;
     let (mut name, mut tags) = (None, Vec::new());
     let mut mine = None;
@@ -1350,7 +1370,7 @@ pub(crate) fn read_process<R: Reader>(r: &mut R) -> Result<Result<Process, Probl
     Ok(match mine {
         Some(problem) => Err(problem),
         None => Ok(Process {
-            service_name: name.unwrap_or_default(),
+            service_name: name.unwrap_or_default().into(),
             tags,
         }),
     })
@@ -1360,9 +1380,9 @@ pub(crate) fn read_process<R: Reader>(r: &mut R) -> Result<Result<Process, Probl
 #[derive(Default)]
 pub(crate) struct BatchParts {
     /// `None` when the batch has no `process` field (yet).
-    pub process: Option<Result<Process, Problem>>,
+    pub process: Option<Result<Process<'static>, Problem>>,
     /// `None` when the batch has no `spans` field (yet).
-    pub spans: Option<Vec<Result<Span, Problem>>>,
+    pub spans: Option<Vec<Result<Span<'static>, Problem>>>,
     /// A problem with the batch's own fields (a wrong type).
     pub problem: FirstProblem,
 }

@@ -69,6 +69,7 @@
 pub mod json;
 mod model;
 pub mod proto;
+mod wire;
 
 #[cfg(test)]
 mod tests;

@@ -59,7 +59,8 @@ impl From<RequestError> for DecodeError {
 
 /// Encodes spans as an OTLP `ExportTraceServiceRequest`.
 ///
-/// Encoding cannot fail: every [`SpanData`] has an OTLP form.
+/// Encoding cannot fail: every [`SpanData`] has an OTLP form. The bytes are those of
+/// [`to_request`](super::to_request)'s message, written straight from the spans.
 ///
 /// # Examples
 ///
@@ -67,7 +68,31 @@ impl From<RequestError> for DecodeError {
 /// assert!(threadline_wire::otlp::proto::encode(&[]).is_empty());
 /// ```
 pub fn encode(spans: &[SpanData]) -> Vec<u8> {
-    model::to_request(spans).encode_to_vec()
+    // about what the benchmark's spans take; a larger batch grows the buffer
+    let mut out = Vec::with_capacity(spans.len() * 512);
+    encode_into(spans, &mut out);
+    out
+}
+
+/// Appends the OTLP `ExportTraceServiceRequest` for spans to `out`, as [`encode`] writes it,
+/// so that a caller can reuse one buffer from batch to batch.
+///
+/// # Examples
+///
+/// ```
+/// use threadline::{SpanData, SpanId, TraceId};
+/// use threadline_wire::otlp::proto;
+///
+/// let spans = [SpanData::new(TraceId(1), SpanId(2), "get /users")];
+/// let mut buffer = Vec::new();
+/// for _ in 0..2 {
+///     buffer.clear();
+///     proto::encode_into(&spans, &mut buffer);
+///     assert_eq!(buffer, proto::encode(&spans));
+/// }
+/// ```
+pub fn encode_into(spans: &[SpanData], out: &mut Vec<u8>) {
+    super::wire::encode_into(spans, out);
 }
 
 /// Decodes an OTLP `ExportTraceServiceRequest`, all or nothing.

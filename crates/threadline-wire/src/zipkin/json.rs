@@ -24,14 +24,14 @@
 
 use std::fmt;
 
+use std::io::Write as _;
+
 use serde::de::{self, DeserializeSeed as _, SeqAccess, Visitor};
-use serde::ser::{SerializeMap, Serializer};
-use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use threadline::{ParseIdError, SpanData, SpanId, SpanKind, TraceId};
 
-use super::model::{self, Decoder, Endpoint, ZipkinAnnotation, ZipkinSpan};
-use crate::{quote, Decoded, Problem, SpanError};
+use super::model::{self, Decoder, Endpoint, TagValue, ZipkinAnnotation, ZipkinSpan};
+use crate::{json_write, quote, Decoded, Problem, SpanError};
 
 /// The media type of an encoded body.
 pub const CONTENT_TYPE: &str = "application/json";
@@ -72,11 +72,41 @@ pub enum DecodeError {
 /// assert_eq!(body, b"[]");
 /// ```
 pub fn encode(spans: &[SpanData]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + spans.len() * 384);
-    let written = serde_json::to_writer(&mut out, &JsonSpans(spans));
-    // Only string keys and infallible values are written, into memory.
-    debug_assert!(written.is_ok(), "zipkin json encoding failed: {written:?}");
+    let mut out = Vec::with_capacity(64 + spans.len() * 1024);
+    encode_into(spans, &mut out);
     out
+}
+
+/// Appends the Zipkin v2 JSON array for spans to `out`, as [`encode`] writes it, so that a
+/// caller can reuse one buffer from batch to batch.
+///
+/// # Examples
+///
+/// ```
+/// use threadline::{SpanData, SpanId, TraceId};
+/// use threadline_wire::zipkin::json;
+///
+/// let spans = [SpanData::new(TraceId(1), SpanId(2), "get /users")];
+/// let mut buffer = Vec::new();
+/// for _ in 0..2 {
+///     buffer.clear();
+///     json::encode_into(&spans, &mut buffer);
+///     assert_eq!(buffer, json::encode(&spans));
+/// }
+/// ```
+pub fn encode_into(spans: &[SpanData], out: &mut Vec<u8>) {
+    out.push(b'[');
+    // the lists of one span's Zipkin form are reused for the next
+    let (mut tags, mut annotations) = (Vec::new(), Vec::new());
+    for (i, span) in spans.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let zipkin = model::from_span_data_reusing(span, tags, annotations);
+        write_span(out, &zipkin);
+        (tags, annotations) = (zipkin.tags, zipkin.annotations);
+    }
+    out.push(b']');
 }
 
 /// Decodes a Zipkin v2 JSON array, all or nothing.
@@ -152,61 +182,85 @@ pub fn decode_lenient(body: &[u8]) -> Decoded<DecodeError> {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-struct JsonSpans<'a>(&'a [SpanData]);
-
-impl Serialize for JsonSpans<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(
-            self.0
-                .iter()
-                .map(|span| JsonSpan(model::from_span_data(span))),
-        )
+/// A span object, written as `serde_json` would write the span's fields (the test oracle
+/// below): compact, keys in this order, the absent ones left out.
+fn write_span(out: &mut Vec<u8>, span: &ZipkinSpan<'_>) {
+    out.extend_from_slice(b"{\"traceId\":\"");
+    json_write::hex_u64(out, (span.trace_id.0 >> 64) as u64);
+    json_write::hex_u64(out, span.trace_id.0 as u64);
+    if let Some(parent) = span.parent_id {
+        out.extend_from_slice(b"\",\"parentId\":\"");
+        json_write::hex_u64(out, parent.0);
     }
-}
-
-struct JsonSpan<'a>(ZipkinSpan<'a>);
-
-impl Serialize for JsonSpan<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let span = &self.0;
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("traceId", &span.trace_id.to_string())?;
-        if let Some(parent) = span.parent_id {
-            map.serialize_entry("parentId", &parent.to_string())?;
-        }
-        map.serialize_entry("id", &span.id.to_string())?;
-        if let Some(kind) = kind_name(span.kind) {
-            map.serialize_entry("kind", kind)?;
-        }
-        if !span.name.is_empty() {
-            map.serialize_entry("name", &span.name)?;
-        }
-        if let Some(timestamp) = span.timestamp {
-            map.serialize_entry("timestamp", &timestamp)?;
-        }
-        if let Some(duration) = span.duration {
-            map.serialize_entry("duration", &duration)?;
-        }
-        if let Some(endpoint) = &span.local_endpoint {
-            map.serialize_entry("localEndpoint", &JsonEndpoint(endpoint))?;
-        }
-        if let Some(endpoint) = &span.remote_endpoint {
-            map.serialize_entry("remoteEndpoint", &JsonEndpoint(endpoint))?;
-        }
-        if !span.annotations.is_empty() {
-            map.serialize_entry("annotations", &JsonAnnotations(&span.annotations))?;
-        }
-        if !span.tags.is_empty() {
-            map.serialize_entry("tags", &JsonTags(&span.tags))?;
-        }
-        if span.debug {
-            map.serialize_entry("debug", &true)?;
-        }
-        if span.shared {
-            map.serialize_entry("shared", &true)?;
-        }
-        map.end()
+    out.extend_from_slice(b"\",\"id\":\"");
+    json_write::hex_u64(out, span.id.0);
+    out.push(b'"');
+    if let Some(kind) = kind_name(span.kind) {
+        out.extend_from_slice(b",\"kind\":\"");
+        out.extend_from_slice(kind.as_bytes());
+        out.push(b'"');
     }
+    if !span.name.is_empty() {
+        out.extend_from_slice(b",\"name\":");
+        json_write::string(out, &span.name);
+    }
+    if let Some(timestamp) = span.timestamp {
+        out.extend_from_slice(b",\"timestamp\":");
+        json_write::u64(out, timestamp);
+    }
+    if let Some(duration) = span.duration {
+        out.extend_from_slice(b",\"duration\":");
+        json_write::u64(out, duration);
+    }
+    if let Some(endpoint) = &span.local_endpoint {
+        out.extend_from_slice(b",\"localEndpoint\":");
+        write_endpoint(out, endpoint);
+    }
+    if let Some(endpoint) = &span.remote_endpoint {
+        out.extend_from_slice(b",\"remoteEndpoint\":");
+        write_endpoint(out, endpoint);
+    }
+    if !span.annotations.is_empty() {
+        out.extend_from_slice(b",\"annotations\":[");
+        for (i, annotation) in span.annotations.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"timestamp\":");
+            json_write::u64(out, annotation.timestamp);
+            out.extend_from_slice(b",\"value\":");
+            json_write::string(out, &annotation.value);
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
+    if !span.tags.is_empty() {
+        out.extend_from_slice(b",\"tags\":{");
+        for (i, (key, value)) in span.tags.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_write::string(out, key);
+            out.push(b':');
+            match value {
+                TagValue::Text(text) => json_write::string(out, text),
+                // digits, signs, `.` and `e` need no escaping
+                number => number.with_text(|text| {
+                    out.push(b'"');
+                    out.extend_from_slice(text.as_bytes());
+                    out.push(b'"');
+                }),
+            }
+        }
+        out.push(b'}');
+    }
+    if span.debug {
+        out.extend_from_slice(b",\"debug\":true");
+    }
+    if span.shared {
+        out.extend_from_slice(b",\"shared\":true");
+    }
+    out.push(b'}');
 }
 
 fn kind_name(kind: SpanKind) -> Option<&'static str> {
@@ -219,47 +273,35 @@ fn kind_name(kind: SpanKind) -> Option<&'static str> {
     }
 }
 
-struct JsonEndpoint<'a>(&'a Endpoint<'a>);
-
-impl Serialize for JsonEndpoint<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let endpoint = self.0;
-        let mut map = serializer.serialize_map(None)?;
-        if let Some(name) = &endpoint.service_name {
-            map.serialize_entry("serviceName", name)?;
+fn write_endpoint(out: &mut Vec<u8>, endpoint: &Endpoint<'_>) {
+    out.push(b'{');
+    let mut first = true;
+    let mut key = |out: &mut Vec<u8>, name: &[u8]| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
         }
-        if let Some(ip) = endpoint.ipv4 {
-            map.serialize_entry("ipv4", &ip.to_string())?;
-        }
-        if let Some(ip) = endpoint.ipv6 {
-            map.serialize_entry("ipv6", &ip.to_string())?;
-        }
-        if let Some(port) = endpoint.port {
-            map.serialize_entry("port", &port)?;
-        }
-        map.end()
+        out.push(b'"');
+        out.extend_from_slice(name);
+        out.extend_from_slice(b"\":");
+    };
+    if let Some(name) = &endpoint.service_name {
+        key(out, b"serviceName");
+        json_write::string(out, name);
     }
-}
-
-struct JsonAnnotations<'a>(&'a [ZipkinAnnotation<'a>]);
-
-impl Serialize for JsonAnnotations<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(|annotation| {
-            let mut entry = Map::with_capacity(2);
-            entry.insert("timestamp".into(), annotation.timestamp.into());
-            entry.insert("value".into(), annotation.value.as_ref().into());
-            entry
-        }))
+    // addresses are ASCII digits, `.`, `:` and hex: nothing to escape
+    if let Some(ip) = endpoint.ipv4 {
+        key(out, b"ipv4");
+        let _ = write!(out, "\"{ip}\"");
     }
-}
-
-struct JsonTags<'a>(&'a [(model::Text<'a>, model::Text<'a>)]);
-
-impl Serialize for JsonTags<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+    if let Some(ip) = endpoint.ipv6 {
+        key(out, b"ipv6");
+        let _ = write!(out, "\"{ip}\"");
     }
+    if let Some(port) = endpoint.port {
+        key(out, b"port");
+        json_write::u64(out, u64::from(port));
+    }
+    out.push(b'}');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -568,7 +610,7 @@ fn annotations(fields: &mut Map<String, Json>) -> Result<Vec<ZipkinAnnotation<'s
 /// hand-rolled clients, so they are kept in their JSON text; a null tag is dropped.
 fn tags(
     fields: &mut Map<String, Json>,
-) -> Result<Vec<(model::Text<'static>, model::Text<'static>)>, Problem> {
+) -> Result<Vec<(model::Text<'static>, model::TagValue<'static>)>, Problem> {
     let object = match fields.remove("tags") {
         None | Some(Json::Null) => return Ok(Vec::new()),
         Some(Json::Object(object)) => object,
@@ -585,4 +627,126 @@ fn tags(
             Some((key.into(), value.into()))
         })
         .collect())
+}
+
+/// The encoding as it was written before [`write_span`]: through `serde`, which the tests
+/// hold [`encode`] to, byte for byte.
+#[cfg(test)]
+pub(super) mod oracle {
+    use serde::ser::{SerializeMap, Serializer};
+    use serde::Serialize;
+    use serde_json::Map;
+    use threadline::SpanData;
+
+    use super::kind_name;
+    use crate::zipkin::model::{self, Endpoint, ZipkinAnnotation, ZipkinSpan};
+
+    /// What `encode` wrote before.
+    pub fn encode(spans: &[SpanData]) -> Vec<u8> {
+        serde_json::to_vec(&JsonSpans(spans)).unwrap()
+    }
+
+    struct JsonSpans<'a>(&'a [SpanData]);
+
+    impl Serialize for JsonSpans<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_seq(
+                self.0
+                    .iter()
+                    .map(|span| JsonSpan(model::from_span_data(span))),
+            )
+        }
+    }
+
+    struct JsonSpan<'a>(ZipkinSpan<'a>);
+
+    impl Serialize for JsonSpan<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let span = &self.0;
+            let mut map = serializer.serialize_map(None)?;
+            map.serialize_entry("traceId", &span.trace_id.to_string())?;
+            if let Some(parent) = span.parent_id {
+                map.serialize_entry("parentId", &parent.to_string())?;
+            }
+            map.serialize_entry("id", &span.id.to_string())?;
+            if let Some(kind) = kind_name(span.kind) {
+                map.serialize_entry("kind", kind)?;
+            }
+            if !span.name.is_empty() {
+                map.serialize_entry("name", &span.name)?;
+            }
+            if let Some(timestamp) = span.timestamp {
+                map.serialize_entry("timestamp", &timestamp)?;
+            }
+            if let Some(duration) = span.duration {
+                map.serialize_entry("duration", &duration)?;
+            }
+            if let Some(endpoint) = &span.local_endpoint {
+                map.serialize_entry("localEndpoint", &JsonEndpoint(endpoint))?;
+            }
+            if let Some(endpoint) = &span.remote_endpoint {
+                map.serialize_entry("remoteEndpoint", &JsonEndpoint(endpoint))?;
+            }
+            if !span.annotations.is_empty() {
+                map.serialize_entry("annotations", &JsonAnnotations(&span.annotations))?;
+            }
+            if !span.tags.is_empty() {
+                map.serialize_entry("tags", &JsonTags(&span.tags))?;
+            }
+            if span.debug {
+                map.serialize_entry("debug", &true)?;
+            }
+            if span.shared {
+                map.serialize_entry("shared", &true)?;
+            }
+            map.end()
+        }
+    }
+
+    struct JsonEndpoint<'a>(&'a Endpoint<'a>);
+
+    impl Serialize for JsonEndpoint<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let endpoint = self.0;
+            let mut map = serializer.serialize_map(None)?;
+            if let Some(name) = &endpoint.service_name {
+                map.serialize_entry("serviceName", name)?;
+            }
+            if let Some(ip) = endpoint.ipv4 {
+                map.serialize_entry("ipv4", &ip.to_string())?;
+            }
+            if let Some(ip) = endpoint.ipv6 {
+                map.serialize_entry("ipv6", &ip.to_string())?;
+            }
+            if let Some(port) = endpoint.port {
+                map.serialize_entry("port", &port)?;
+            }
+            map.end()
+        }
+    }
+
+    struct JsonAnnotations<'a>(&'a [ZipkinAnnotation<'a>]);
+
+    impl Serialize for JsonAnnotations<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_seq(self.0.iter().map(|annotation| {
+                let mut entry = Map::with_capacity(2);
+                entry.insert("timestamp".into(), annotation.timestamp.into());
+                entry.insert("value".into(), annotation.value.as_ref().into());
+                entry
+            }))
+        }
+    }
+
+    struct JsonTags<'a>(&'a [(model::Text<'a>, model::TagValue<'a>)]);
+
+    impl Serialize for JsonTags<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_map(
+                self.0
+                    .iter()
+                    .map(|(k, v)| (k.as_ref(), v.clone().into_text())),
+            )
+        }
+    }
 }

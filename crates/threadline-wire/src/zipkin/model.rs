@@ -101,6 +101,48 @@ pub(crate) struct ZipkinAnnotation<'a> {
     pub value: Text<'a>,
 }
 
+/// A tag's value: Zipkin's is always text, but a number is kept as one until it is written,
+/// so that encoding does not allocate its text.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum TagValue<'a> {
+    Text(Text<'a>),
+    Int(i64),
+    /// Finite; NaN and the infinities are the texts `NaN`, `Infinity`, `-Infinity`.
+    Float(f64),
+}
+
+impl<'a> TagValue<'a> {
+    /// Writes the text: an integer in decimal, a float as the shortest text that reads back
+    /// as the same float (as JSON writes it).
+    pub fn with_text<T>(&self, write: impl FnOnce(&str) -> T) -> T {
+        match self {
+            TagValue::Text(text) => write(text),
+            TagValue::Int(n) => write(itoa::Buffer::new().format(*n)),
+            TagValue::Float(x) => write(zmij::Buffer::new().format_finite(*x)),
+        }
+    }
+
+    /// The text, owned.
+    pub fn into_text(self) -> Text<'a> {
+        match self {
+            TagValue::Text(text) => text,
+            other => Cow::Owned(other.with_text(str::to_string)),
+        }
+    }
+}
+
+impl<'a> From<Text<'a>> for TagValue<'a> {
+    fn from(text: Text<'a>) -> Self {
+        TagValue::Text(text)
+    }
+}
+
+impl From<String> for TagValue<'_> {
+    fn from(text: String) -> Self {
+        TagValue::Text(Cow::Owned(text))
+    }
+}
+
 /// A Zipkin v2 span with its fields checked: ids parsed, zero timestamps read as absent.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ZipkinSpan<'a> {
@@ -118,7 +160,7 @@ pub(crate) struct ZipkinSpan<'a> {
     pub remote_endpoint: Option<Endpoint<'a>>,
     pub annotations: Vec<ZipkinAnnotation<'a>>,
     /// Unique keys, in the order written.
-    pub tags: Vec<(Text<'a>, Text<'a>)>,
+    pub tags: Vec<(Text<'a>, TagValue<'a>)>,
     pub debug: bool,
     pub shared: bool,
 }
@@ -128,6 +170,19 @@ pub(crate) struct ZipkinSpan<'a> {
 
 /// The Zipkin form of a span.
 pub(crate) fn from_span_data(span: &SpanData) -> ZipkinSpan<'_> {
+    from_span_data_reusing(span, Vec::new(), Vec::new())
+}
+
+/// [`from_span_data`], filling the (emptied) lists of a span converted before instead of
+/// allocating new ones, for an encoder that converts a batch one span at a time.
+pub(crate) fn from_span_data_reusing<'a>(
+    span: &'a SpanData,
+    mut tags: Vec<(Text<'a>, TagValue<'a>)>,
+    mut annotations: Vec<ZipkinAnnotation<'a>>,
+) -> ZipkinSpan<'a> {
+    tags.clear();
+    annotations.clear();
+    fill_annotations(span, &mut annotations);
     let start_us = span.start_time_unix_nano / 1000;
     let end_us = span.end_time_unix_nano / 1000;
     // Zipkin rounds durations under 1 µs up; an end of 0 means the end is unknown.
@@ -156,8 +211,8 @@ pub(crate) fn from_span_data(span: &SpanData) -> ZipkinSpan<'_> {
         duration,
         local_endpoint: (!local_endpoint.is_empty()).then_some(local_endpoint),
         remote_endpoint,
-        annotations: annotations(span),
-        tags: tags(span, host_ip_in_endpoint),
+        tags: fill_tags(span, host_ip_in_endpoint, tags),
+        annotations,
         debug: false,
         shared: false,
     }
@@ -236,23 +291,60 @@ fn port_number(value: &Value) -> Option<u16> {
 /// Tags in a fixed order: span attributes, then resource attributes the span does not override,
 /// then the tags this mapping owns (status, scope, dropped counts), which override both.
 struct TagWriter<'a> {
-    tags: Vec<(Text<'a>, Text<'a>)>,
-    index: HashMap<&'a str, usize>,
+    /// The tags written are the first `len`; the rest are placeholders, so that a tag is
+    /// stored into its slot as it is built (pushed, it would go through the stack, and that
+    /// copy stalls on store forwarding).
+    tags: Vec<(Text<'a>, TagValue<'a>)>,
+    len: usize,
+    /// A bit per key written, from [`key_bit`]: most keys are new, and the bit says so without
+    /// comparing them with every key written.
+    seen: u128,
+}
+
+/// One of 128 bits for a key, from its length and three of its bytes.
+fn key_bit(key: &str) -> u128 {
+    let b = key.as_bytes();
+    let byte = |i: usize| u32::from(b.get(i).copied().unwrap_or(0));
+    let h = (b.len() as u32).wrapping_mul(0x9e37_79b1)
+        ^ byte(0).wrapping_mul(0x85eb_ca6b)
+        ^ byte(b.len() / 2).wrapping_mul(0xc2b2_ae35)
+        ^ byte(b.len().wrapping_sub(1)).wrapping_mul(0x27d4_eb2f);
+    1u128 << (h >> 25)
 }
 
 impl<'a> TagWriter<'a> {
-    fn set(&mut self, key: &'a str, value: Text<'a>) {
-        match self.index.get(key) {
-            Some(&i) => self.tags[i].1 = value,
+    fn position(&self, key: &str, bit: u128) -> Option<usize> {
+        if self.seen & bit == 0 {
+            return None;
+        }
+        self.tags[..self.len].iter().position(|(k, _)| k == key)
+    }
+
+    // inlined, so that the value is built where it is stored
+    #[inline(always)]
+    fn set(&mut self, key: &'a str, value: TagValue<'a>) {
+        let bit = key_bit(key);
+        match self.position(key, bit) {
+            Some(i) => self.tags[i].1 = value,
             None => {
-                self.index.insert(key, self.tags.len());
-                self.tags.push((Cow::Borrowed(key), value));
+                self.seen |= bit;
+                match self.tags.get_mut(self.len) {
+                    Some(slot) => *slot = (Cow::Borrowed(key), value),
+                    None => self.tags.push((Cow::Borrowed(key), value)),
+                }
+                self.len += 1;
             }
         }
     }
 
+    fn finish(mut self) -> Vec<(Text<'a>, TagValue<'a>)> {
+        self.tags.truncate(self.len);
+        self.tags
+    }
+
+    #[inline(always)]
     fn set_attribute(&mut self, kv: &'a KeyValue, override_existing: bool) {
-        if !override_existing && self.index.contains_key(kv.key.as_ref()) {
+        if !override_existing && self.position(&kv.key, key_bit(&kv.key)).is_some() {
             return;
         }
         // The OpenTelemetry rule: Zipkin marks any span with an `error` tag failed, so a false
@@ -269,10 +361,17 @@ impl<'a> TagWriter<'a> {
     }
 }
 
-fn tags(span: &SpanData, host_ip_in_endpoint: bool) -> Vec<(Text<'_>, Text<'_>)> {
+fn fill_tags<'a>(
+    span: &'a SpanData,
+    host_ip_in_endpoint: bool,
+    mut tags: Vec<(Text<'a>, TagValue<'a>)>,
+) -> Vec<(Text<'a>, TagValue<'a>)> {
+    let most = span.attributes.len() + span.resource.attributes.len() + 9;
+    tags.resize_with(most, || (Cow::Borrowed(""), TagValue::Int(0)));
     let mut tags = TagWriter {
-        tags: Vec::with_capacity(span.attributes.len() + span.resource.attributes.len() + 4),
-        index: HashMap::new(),
+        tags,
+        len: 0,
+        seen: 0,
     };
     for kv in &span.attributes {
         tags.set_attribute(kv, true);
@@ -286,25 +385,25 @@ fn tags(span: &SpanData, host_ip_in_endpoint: bool) -> Vec<(Text<'_>, Text<'_>)>
     if let Some(status) = &span.status {
         let description = status.description();
         if status.is_ok() {
-            tags.set(tag::STATUS_CODE, Cow::Borrowed("OK"));
+            tags.set(tag::STATUS_CODE, text("OK"));
         } else {
-            tags.set(tag::STATUS_CODE, Cow::Borrowed("ERROR"));
-            tags.set(tag::ERROR, Cow::Borrowed(description));
+            tags.set(tag::STATUS_CODE, text("ERROR"));
+            tags.set(tag::ERROR, text(description));
             tags.set(
                 tag::CENSUS_STATUS_CODE,
-                Cow::Borrowed(status.canonical_code().name()),
+                text(status.canonical_code().name()),
             );
         }
         if !description.is_empty() {
-            tags.set(tag::STATUS_DESCRIPTION, Cow::Borrowed(description));
+            tags.set(tag::STATUS_DESCRIPTION, text(description));
         }
         if let Some(details) = status.details() {
-            tags.set(tag::STATUS_DETAILS, Cow::Borrowed(details));
+            tags.set(tag::STATUS_DETAILS, text(details));
         }
     }
     if !span.scope.is_empty() {
-        tags.set(tag::SCOPE_NAME, Cow::Borrowed(&span.scope));
-        tags.set(tag::LIBRARY_NAME, Cow::Borrowed(&span.scope));
+        tags.set(tag::SCOPE_NAME, text(&span.scope));
+        tags.set(tag::LIBRARY_NAME, text(&span.scope));
     }
     let dropped = &span.dropped;
     let events = dropped.annotations.saturating_add(dropped.message_events);
@@ -319,35 +418,43 @@ fn tags(span: &SpanData, host_ip_in_endpoint: bool) -> Vec<(Text<'_>, Text<'_>)>
         (tag::DROPPED_LINKS, links),
     ] {
         if count != 0 {
-            tags.set(key, Cow::Owned(count.to_string()));
+            tags.set(key, TagValue::Int(i64::from(count)));
         }
     }
     if let Some(stack_trace) = &span.stack_trace {
-        tags.set(tag::STACK_TRACE, Cow::Borrowed(stack_trace));
+        tags.set(tag::STACK_TRACE, text(stack_trace));
     }
-    tags.tags
+    tags.finish()
+}
+
+fn text(text: &str) -> TagValue<'_> {
+    TagValue::Text(Cow::Borrowed(text))
 }
 
 /// An attribute value as a tag string, per the OpenTelemetry rules: primitives in their plain
-/// form, booleans lowercase, arrays as a JSON list, bytes as base64.
-fn tag_value(value: &Value) -> Text<'_> {
+/// form (floats as the shortest text that reads back as the same float; JSON has no NaN or
+/// infinities, so those are spelled out), booleans lowercase, arrays as a JSON list, bytes as
+/// base64.
+#[inline(always)]
+fn tag_value(value: &Value) -> TagValue<'_> {
     match value {
-        Value::Str(text) => Cow::Borrowed(text),
-        Value::I64(n) => Cow::Owned(n.to_string()),
-        Value::F64(x) => Cow::Owned(float_text(*x)),
-        Value::Bool(flag) => Cow::Borrowed(if *flag { "true" } else { "false" }),
-        Value::Array(_) => Cow::Owned(crate::json_value::to_json(value).to_string()),
-        Value::Bytes(bytes) => Cow::Owned(crate::base64::encode(bytes)),
+        Value::Str(text) => TagValue::Text(Cow::Borrowed(text)),
+        Value::I64(n) => TagValue::Int(*n),
+        Value::F64(x) if x.is_finite() => TagValue::Float(*x),
+        Value::F64(x) => self::text(crate::json_value::non_finite(*x)),
+        Value::Bool(flag) => self::text(if *flag { "true" } else { "false" }),
+        Value::Array(_) => {
+            let mut out = Vec::new();
+            crate::json_write::value(&mut out, value);
+            TagValue::Text(Cow::Owned(json_text(out)))
+        }
+        Value::Bytes(bytes) => TagValue::Text(Cow::Owned(crate::base64::encode(bytes))),
     }
 }
 
-/// The shortest text that reads back as the same float; JSON has no NaN or infinities, so
-/// those are spelled out.
-fn float_text(x: f64) -> String {
-    match serde_json::Number::from_f64(x) {
-        Some(number) => number.to_string(),
-        None => crate::json_value::non_finite(x).to_string(),
-    }
+/// Text that `json_write` wrote, which is UTF-8: it writes only whole strings and ASCII.
+fn json_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 fn from_json(value: Json) -> Value {
@@ -366,9 +473,8 @@ fn from_json(value: Json) -> Value {
     }
 }
 
-fn annotations(span: &SpanData) -> Vec<ZipkinAnnotation<'_>> {
-    let mut out: Vec<ZipkinAnnotation<'_>> =
-        Vec::with_capacity(span.annotations.len() + span.message_events.len());
+fn fill_annotations<'a>(span: &'a SpanData, out: &mut Vec<ZipkinAnnotation<'a>>) {
+    out.reserve(span.annotations.len() + span.message_events.len());
     out.extend(span.annotations.iter().map(|a| ZipkinAnnotation {
         timestamp: a.time_unix_nano / 1000,
         value: annotation_value(a),
@@ -379,6 +485,9 @@ fn annotations(span: &SpanData) -> Vec<ZipkinAnnotation<'_>> {
     }));
     // Zipkin's annotations are a set (`uniqueItems`): a repeat of the same value in the same
     // microsecond carries nothing and is left out.
+    if out.len() < 2 {
+        return;
+    }
     let keep: Vec<bool> = {
         let mut seen = HashSet::with_capacity(out.len());
         out.iter()
@@ -387,7 +496,6 @@ fn annotations(span: &SpanData) -> Vec<ZipkinAnnotation<'_>> {
     };
     let mut keep = keep.into_iter();
     out.retain(|_| keep.next().unwrap_or(true));
-    out
 }
 
 /// An annotation's value: its description alone when it has no attributes and would read back
@@ -402,19 +510,48 @@ fn annotation_value(annotation: &Annotation) -> Text<'_> {
     {
         return Cow::Borrowed(description);
     }
-    let mut attributes = serde_json::Map::with_capacity(annotation.attributes.len() + 1);
-    for kv in &annotation.attributes {
-        attributes.insert(kv.key.to_string(), crate::json_value::to_json(&kv.value));
+    // `{"description":{"key":value,...}}` as a `serde_json` map writes it: a repeated key in its
+    // first place with its last value
+    let attributes = &annotation.attributes;
+    let dropped = annotation.dropped_attributes_count;
+    let mut out = Vec::with_capacity(description.len() + 16 + attributes.len() * 32);
+    out.push(b'{');
+    crate::json_write::string(&mut out, description);
+    out.extend_from_slice(b":{");
+    let mut first = true;
+    let mut dropped_written = false;
+    for (i, kv) in attributes.iter().enumerate() {
+        if attributes[..i].iter().any(|earlier| earlier.key == kv.key) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        crate::json_write::string(&mut out, &kv.key);
+        out.push(b':');
+        if dropped != 0 && kv.key == tag::DROPPED_ATTRIBUTES {
+            dropped_written = true;
+            crate::json_write::u64(&mut out, u64::from(dropped));
+        } else {
+            let last = attributes[i..]
+                .iter()
+                .rev()
+                .find(|later| later.key == kv.key)
+                .unwrap_or(kv);
+            crate::json_write::value(&mut out, &last.value);
+        }
     }
-    if annotation.dropped_attributes_count != 0 {
-        attributes.insert(
-            tag::DROPPED_ATTRIBUTES.to_string(),
-            Json::from(annotation.dropped_attributes_count),
-        );
+    if dropped != 0 && !dropped_written {
+        if !first {
+            out.push(b',');
+        }
+        crate::json_write::string(&mut out, tag::DROPPED_ATTRIBUTES);
+        out.push(b':');
+        crate::json_write::u64(&mut out, u64::from(dropped));
     }
-    let mut outer = serde_json::Map::with_capacity(1);
-    outer.insert(description.to_string(), Json::Object(attributes));
-    Cow::Owned(Json::Object(outer).to_string())
+    out.extend_from_slice(b"}}");
+    Cow::Owned(json_text(out))
 }
 
 /// A message event's value: `SENT id=1 uncompressed_size=10 compressed_size=5`. The first word
@@ -555,7 +692,7 @@ impl Decoder {
             zipkin
                 .tags
                 .into_iter()
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .map(|(k, v)| (k.into_owned(), v.into_text().into_owned()))
                 .collect(),
         );
         span.status = read_status(&mut tags);
@@ -796,20 +933,26 @@ mod tests {
 
     #[test]
     fn attribute_values_become_tag_strings_per_the_otel_rules() {
-        assert_eq!(tag_value(&Value::from("x")), "x");
-        assert_eq!(tag_value(&Value::from(-42)), "-42");
-        assert_eq!(tag_value(&Value::from(1.5)), "1.5");
-        assert_eq!(tag_value(&Value::from(2.0)), "2.0");
-        assert_eq!(tag_value(&Value::from(f64::NAN)), "NaN");
-        assert_eq!(tag_value(&Value::from(f64::NEG_INFINITY)), "-Infinity");
-        assert_eq!(tag_value(&Value::from(true)), "true");
-        assert_eq!(tag_value(&Value::from(vec!["a", "b"])), r#"["a","b"]"#);
-        assert_eq!(tag_value(&Value::from(vec![1, 2])), "[1,2]");
+        assert_eq!(tag_value(&Value::from("x")).into_text(), "x");
+        assert_eq!(tag_value(&Value::from(-42)).into_text(), "-42");
+        assert_eq!(tag_value(&Value::from(1.5)).into_text(), "1.5");
+        assert_eq!(tag_value(&Value::from(2.0)).into_text(), "2.0");
+        assert_eq!(tag_value(&Value::from(f64::NAN)).into_text(), "NaN");
         assert_eq!(
-            tag_value(&Value::Array(vec![Value::from(true), Value::from(0.5)])),
+            tag_value(&Value::from(f64::NEG_INFINITY)).into_text(),
+            "-Infinity"
+        );
+        assert_eq!(tag_value(&Value::from(true)).into_text(), "true");
+        assert_eq!(
+            tag_value(&Value::from(vec!["a", "b"])).into_text(),
+            r#"["a","b"]"#
+        );
+        assert_eq!(tag_value(&Value::from(vec![1, 2])).into_text(), "[1,2]");
+        assert_eq!(
+            tag_value(&Value::Array(vec![Value::from(true), Value::from(0.5)])).into_text(),
             "[true,0.5]"
         );
-        assert_eq!(tag_value(&Value::Bytes(b"hi".to_vec())), "aGk=");
+        assert_eq!(tag_value(&Value::Bytes(b"hi".to_vec())).into_text(), "aGk=");
     }
 
     #[test]
@@ -856,6 +999,75 @@ mod tests {
             "{not json",
         ] {
             assert!(structured_annotation(plain).is_none(), "{plain:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod json_text_tests {
+    use super::*;
+
+    /// How `annotation_value` wrote the structured form before it wrote JSON text itself:
+    /// through a `serde_json` map.
+    fn annotation_value_oracle(annotation: &Annotation) -> String {
+        let mut attributes = serde_json::Map::new();
+        for kv in &annotation.attributes {
+            attributes.insert(kv.key.to_string(), crate::json_value::to_json(&kv.value));
+        }
+        if annotation.dropped_attributes_count != 0 {
+            attributes.insert(
+                tag::DROPPED_ATTRIBUTES.to_string(),
+                Json::from(annotation.dropped_attributes_count),
+            );
+        }
+        let mut outer = serde_json::Map::new();
+        outer.insert(annotation.description.to_string(), Json::Object(attributes));
+        Json::Object(outer).to_string()
+    }
+
+    #[test]
+    fn structured_annotations_are_the_json_a_serde_map_gives() {
+        let kv = |k: &'static str, v: Value| KeyValue::new(k, v);
+        let cases = [
+            (vec![kv("a", Value::from(1))], 0),
+            (vec![], 2),
+            (
+                vec![
+                    kv("k", Value::from("first")),
+                    kv("x", Value::F64(f64::NAN)),
+                    kv("k", Value::F64(1e300)),
+                ],
+                0,
+            ),
+            (
+                vec![
+                    kv(tag::DROPPED_ATTRIBUTES, Value::from("mine")),
+                    kv("b", Value::Bytes(vec![1, 2])),
+                ],
+                3,
+            ),
+            (
+                vec![
+                    kv(tag::DROPPED_ATTRIBUTES, Value::from("kept")),
+                    kv(
+                        "arr",
+                        Value::Array(vec![Value::Bool(true), Value::F64(-0.5)]),
+                    ),
+                ],
+                0,
+            ),
+        ];
+        for (attributes, dropped) in cases {
+            let annotation = Annotation {
+                time_unix_nano: 1,
+                description: "desc \"q\"\n".into(),
+                attributes,
+                dropped_attributes_count: dropped,
+            };
+            assert_eq!(
+                annotation_value(&annotation),
+                annotation_value_oracle(&annotation)
+            );
         }
     }
 }

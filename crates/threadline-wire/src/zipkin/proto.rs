@@ -240,7 +240,7 @@ fn to_proto(span: ZipkinSpan<'_>) -> pb::Span {
             .into_iter()
             .map(|(key, value)| pb::Tag {
                 key: key.into_owned(),
-                value: value.into_owned(),
+                value: value.into_text().into_owned(),
             })
             .collect(),
         debug: span.debug,
@@ -311,7 +311,7 @@ fn from_proto(span: pb::Span) -> Result<ZipkinSpan<'static>, Problem> {
         }
     };
     // `map<string, string>`: a repeated key keeps its first position and its last value.
-    let mut tags: Vec<(model::Text<'static>, model::Text<'static>)> =
+    let mut tags: Vec<(model::Text<'static>, model::TagValue<'static>)> =
         Vec::with_capacity(span.tags.len());
     let mut index = std::collections::HashMap::with_capacity(span.tags.len());
     for pb::Tag { key, value } in span.tags {

@@ -574,3 +574,17 @@ fn short_trace_ids_and_non_string_tags_from_lenient_clients() {
     ];
     assert_eq!(tags, expected.map(|(k, v)| (k.to_string(), v.to_string())));
 }
+
+use crate::test_spans as common;
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// The JSON written straight into the buffer is, byte for byte, what `serde` wrote.
+    #[test]
+    fn json_is_what_serde_wrote(spans in common::batch()) {
+        let body = zjson::encode(&spans);
+        let oracle = zjson::oracle::encode(&spans);
+        proptest::prop_assert_eq!(String::from_utf8(body).unwrap(), String::from_utf8(oracle).unwrap());
+    }
+}

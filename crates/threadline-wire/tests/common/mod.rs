@@ -236,6 +236,132 @@ pub fn span() -> impl Strategy<Value = SpanData> {
     })
 }
 
+/// Keys the mappings of the three formats write or read themselves.
+const MAPPING_KEYS: [&str; 22] = [
+    "threadline.status_code",
+    "threadline.status_details",
+    "threadline.dropped_message_events_count",
+    "threadline.dropped_link_attributes_count",
+    "threadline.link_type",
+    "code.stacktrace",
+    "service.name",
+    "otel.status_code",
+    "otel.status_description",
+    "otel.scope.name",
+    "otel.dropped_attributes_count",
+    "census.status_code",
+    "error",
+    "span.kind",
+    "w3c.tracestate",
+    "event",
+    "peer.service",
+    "server.address",
+    "server.port",
+    "network.peer.address",
+    "network.peer.port",
+    "client.address",
+];
+
+/// A value for one of the [`MAPPING_KEYS`]: often the type the mapping writes there.
+fn mapping_value() -> BoxedStrategy<Value> {
+    prop_oneof![
+        2 => any_value(),
+        1 => prop_oneof![Just("NOT_FOUND"), Just("10.1.2.3"), Just("::1"), Just("8080"), Just("false"), Just("")]
+            .prop_map(Value::from),
+        1 => prop_oneof![Just(0i64), Just(3), Just(8080), Just(-1)].prop_map(Value::I64),
+        1 => any::<bool>().prop_map(Value::Bool),
+    ]
+    .boxed()
+}
+
+/// Attributes named like the keys the mappings write, a key possibly repeated, each with
+/// whether it goes before the span's own attributes.
+fn mapping_attributes() -> impl Strategy<Value = Vec<(KeyValue, bool)>> {
+    vec(
+        (0..MAPPING_KEYS.len(), mapping_value(), any::<bool>())
+            .prop_map(|(k, v, first)| (KeyValue::new(MAPPING_KEYS[k], v), first)),
+        0..4,
+    )
+}
+
+/// A batch that reaches the corners of the encoders: [`span`]s whose attributes may be named
+/// like the mappings' own keys (repeated, too), resources shared by `Arc` or only by value,
+/// resource attributes `service.name` and `host.ip`, links of every type with trace states
+/// and link attributes of the mapping.
+pub fn batch() -> impl Strategy<Value = Vec<SpanData>> {
+    let resource_extras = (
+        option::of(mapping_value()),
+        option::of(prop_oneof![
+            Just(Value::from("192.168.0.1")),
+            Just(Value::from("not an address")),
+            Just(Value::Array(vec![
+                Value::from("10.0.0.2"),
+                Value::from("::2")
+            ])),
+            Just(Value::Array(vec![Value::from("::3")])),
+        ]),
+    );
+    let link_extras = vec(
+        (0..3usize, any::<bool>(), option::of(mapping_value())),
+        0..3,
+    );
+    vec(
+        (
+            span(),
+            mapping_attributes(),
+            link_extras,
+            0..3u8,
+            resource_extras,
+        ),
+        0..6,
+    )
+    .prop_map(|entries| {
+        let mut spans: Vec<SpanData> = Vec::with_capacity(entries.len());
+        for (mut span, extras, links, share, (service_name, host_ip)) in entries {
+            for (kv, first) in extras {
+                if first {
+                    span.attributes.insert(0, kv);
+                } else {
+                    span.attributes.push(kv);
+                }
+            }
+            for (link, (link_type, traced, extra)) in span.links.iter_mut().zip(links) {
+                link.link_type = [
+                    LinkType::Unspecified,
+                    LinkType::ChildLinkedSpan,
+                    LinkType::ParentLinkedSpan,
+                ][link_type];
+                if traced {
+                    link.trace_state = TraceState::from_header("a=1,b=2").unwrap();
+                }
+                if let Some(value) = extra {
+                    link.attributes
+                        .push(KeyValue::new("threadline.link_type", value));
+                }
+            }
+            let mut resource = (*span.resource).clone();
+            if let Some(value) = service_name {
+                resource
+                    .attributes
+                    .push(KeyValue::new("service.name", value));
+            }
+            if let Some(value) = host_ip {
+                resource
+                    .attributes
+                    .insert(0, KeyValue::new("host.ip", value));
+            }
+            span.resource = Arc::new(resource);
+            match (share, spans.first()) {
+                (1, Some(first)) => span.resource = Arc::clone(&first.resource),
+                (2, Some(first)) => span.resource = Arc::new((*first.resource).clone()),
+                _ => {}
+            }
+            spans.push(span);
+        }
+        spans
+    })
+}
+
 /// What a span should look like after a trip through Zipkin: everything Zipkin can carry kept,
 /// the rest normalized as the `zipkin` module documents.
 pub fn normalized(span: &SpanData) -> SpanData {
