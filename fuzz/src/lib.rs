@@ -59,7 +59,21 @@ pub fn otlp_proto(body: &[u8]) {
         |spans| vec![otlp::proto::encode(spans)],
         grouped,
     );
+    // prost skips unknown fields that are groups (wire types 3 and 4, deprecated); our decoder
+    // rejects them on purpose, as Zipkin's own proto3 reader does, so such bodies differ
+    let rejects_groups = decoded.errors.iter().any(|error| {
+        matches!(
+            error,
+            otlp::proto::DecodeError::Framing {
+                reason: "groups are not supported",
+                ..
+            }
+        )
+    });
     use prost::Message as _;
+    if rejects_groups {
+        return;
+    }
     if let Ok(request) = otlp::ExportTraceServiceRequest::decode(body) {
         let via_request = otlp::from_request(request);
         assert_same(&via_request.spans, &decoded.spans, "spans via from_request");
