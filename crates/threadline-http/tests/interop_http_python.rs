@@ -10,7 +10,8 @@
 //! The peer is `scripts/peers/http_peer.py`, run with the Python of `THREADLINE_PEERS_PYTHON`
 //! (`scripts/ci` installs opentelemetry-sdk and opentelemetry-propagator-b3 into it). The
 //! example binaries come from `THREADLINE_HTTP_SERVER` and `THREADLINE_HTTP_CLIENT`, built
-//! with `cargo build -p threadline-http --examples --features axum,reqwest`. A plain
+//! with `cargo build -p threadline-http --examples --features axum,reqwest` (relative paths
+//! are taken from the workspace root). A plain
 //! `cargo test` lists these tests as ignored.
 
 use std::io::{BufRead, BufReader, Read};
@@ -24,10 +25,14 @@ use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
+/// A path from the environment; a relative one is taken from the workspace root.
 fn env_path(name: &str) -> PathBuf {
     let path = PathBuf::from(std::env::var_os(name).unwrap_or_else(|| {
         panic!("{name} is not set (see the header of tests/interop_http_python.rs)")
     }));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path);
     assert!(path.exists(), "{name}={} does not exist", path.display());
     path
 }
