@@ -220,3 +220,71 @@ fn grouped(spans: &[SpanData]) -> Vec<SpanData> {
         .flat_map(|(_, scopes)| scopes.into_iter().flat_map(|(_, spans)| spans))
         .collect()
 }
+
+/// Every propagator's header parsers, and the OpenCensus binary format read from raw bytes.
+///
+/// The input, read as text, is cut at newlines into header values handed out in turn to every
+/// header name the propagators read (so B3's several headers get different values). What a
+/// propagator extracts is remote and valid, and injecting it with the same propagator and
+/// extracting again gives the same ids and sampling decision.
+pub fn propagation_headers(input: &[u8]) {
+    use std::collections::HashMap;
+    use threadline::propagation::{self, propagator_by_name, PROPAGATOR_NAMES};
+
+    if let Ok(context) = propagation::from_bytes(input) {
+        assert!(context.is_valid(), "binary format gave an invalid context");
+        assert_eq!(
+            propagation::from_bytes(&propagation::to_bytes(&context)).map(|c| summary(&c)),
+            Ok(summary(&context))
+        );
+    }
+
+    let text = String::from_utf8_lossy(input);
+    let mut values = text.split('\n').cycle();
+    let mut headers: HashMap<String, String> = HashMap::new();
+    for name in header_names() {
+        headers.insert(name, values.next().unwrap_or_default().to_string());
+    }
+
+    for name in PROPAGATOR_NAMES {
+        let Some(propagator) = propagator_by_name(name) else {
+            panic!("{name} is listed but unknown");
+        };
+        let extracted = propagator.extract(&headers);
+        let Some(context) = &extracted.span_context else {
+            continue;
+        };
+        assert!(
+            context.is_valid() && context.from_header(),
+            "{name}: {context:?}"
+        );
+        let mut out: HashMap<String, String> = HashMap::new();
+        propagator.inject(&extracted, &mut out);
+        let again = propagator.extract(&out);
+        assert_eq!(
+            again.span_context.as_ref().map(summary),
+            Some(summary(context)),
+            "{name}: {headers:?} -> {out:?}"
+        );
+    }
+}
+
+/// The header names [`propagation_headers`] fills, in the order it hands out the values.
+pub fn header_names() -> Vec<String> {
+    use threadline::propagation::{propagator_by_name, PROPAGATOR_NAMES};
+    let mut names: Vec<String> = PROPAGATOR_NAMES
+        .iter()
+        .filter_map(|name| propagator_by_name(name))
+        .flat_map(|p| p.fields())
+        .collect();
+    names.push("uberctx-key".to_string());
+    names
+}
+
+fn summary(context: &threadline::SpanContext) -> (String, String, bool) {
+    (
+        context.trace_id().to_string(),
+        context.span_id().to_string(),
+        context.is_sampled(),
+    )
+}

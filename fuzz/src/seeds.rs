@@ -3,11 +3,16 @@
 //! The files live in `fuzz/seeds/<target>/`; `tests/seeds.rs` checks they are what the encoders
 //! write today, and rewrites them with `THREADLINE_FUZZ_WRITE_SEEDS=1`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use threadline::propagation::{
+    self, propagator_by_name, Baggage, PropagationContext, PROPAGATOR_NAMES,
+};
+
 use threadline::{
-    Annotation, KeyValue, Link, LinkType, MessageEvent, MessageEventType, Resource, SpanData,
-    SpanId, SpanKind, Status, StatusCode, TraceId, TraceState, Value,
+    Annotation, KeyValue, Link, LinkType, MessageEvent, MessageEventType, Resource, SpanContext,
+    SpanData, SpanId, SpanKind, Status, StatusCode, TraceId, TraceOptions, TraceState, Value,
 };
 use threadline_wire::jaeger::{binary, compact};
 use threadline_wire::{otlp, zipkin};
@@ -133,5 +138,45 @@ pub fn all() -> Vec<(&'static str, String, Vec<u8>)> {
             binary::encode_emit_batch(spans),
         );
     }
+    add("propagation_headers", "sampled", vec![headers(true)]);
+    add("propagation_headers", "unsampled", vec![headers(false)]);
+    add(
+        "propagation_headers",
+        "binary",
+        vec![propagation::to_bytes(&context(true)).to_vec()],
+    );
     seeds
+}
+
+fn context(sampled: bool) -> SpanContext {
+    SpanContext::new(
+        TraceId(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
+        SpanId(0x00f0_67aa_0ba9_02b7),
+        if sampled {
+            TraceOptions::SAMPLED
+        } else {
+            TraceOptions::NOT_SAMPLED
+        },
+    )
+}
+
+/// Every propagator's headers for one context with baggage, one value per line in the order
+/// [`crate::header_names`] reads them.
+fn headers(sampled: bool) -> Vec<u8> {
+    let mut baggage = Baggage::new();
+    baggage
+        .insert("user", "alice")
+        .expect("a valid baggage entry");
+    let cx = PropagationContext::new(context(sampled)).with_baggage(baggage);
+    let mut carrier: HashMap<String, String> = HashMap::new();
+    for name in PROPAGATOR_NAMES {
+        if let Some(propagator) = propagator_by_name(name) {
+            propagator.inject(&cx, &mut carrier);
+        }
+    }
+    let lines: Vec<String> = crate::header_names()
+        .iter()
+        .map(|name| carrier.get(name).cloned().unwrap_or_default())
+        .collect();
+    lines.join("\n").into_bytes()
 }
