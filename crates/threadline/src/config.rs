@@ -458,8 +458,30 @@ impl Reader<'_> {
     }
 }
 
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
+/// Decodes the `%XX` escapes of a percent-encoded value, as `OTEL_RESOURCE_ATTRIBUTES`,
+/// `OTEL_EXPORTER_OTLP_HEADERS` and the baggage headers carry them.
+///
+/// Each `%` must be followed by two hex digits (either case); every other byte is kept as it
+/// is, `+` included. Exporter crates use it for their own variables, so that every value is
+/// decoded alike.
+///
+/// Returns `None` for a `%` not followed by two hex digits, or when the decoded bytes are not
+/// UTF-8.
+///
+/// # Examples
+///
+/// ```
+/// use threadline::config::percent_decode;
+/// assert_eq!(percent_decode("dev%20box").as_deref(), Some("dev box"));
+/// assert_eq!(percent_decode("a+b").as_deref(), Some("a+b"));
+/// assert_eq!(percent_decode("%zz"), None);
+/// assert_eq!(percent_decode("%ff"), None);
+/// ```
+pub fn percent_decode(text: &str) -> Option<String> {
+    if !text.contains('%') {
+        return Some(text.to_string());
+    }
+    let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -491,6 +513,17 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         EnvConfig::from_lookup(lookup_from(map))
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b%3Dc").as_deref(), Some("a b=c"));
+        assert_eq!(percent_decode("%C3%A9 %e2%98%83").as_deref(), Some("é ☃"));
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%2"), None);
+        assert_eq!(percent_decode("%+1"), None);
+        assert_eq!(percent_decode("%é"), None);
+        assert_eq!(percent_decode("%ff"), None);
     }
 
     #[test]
