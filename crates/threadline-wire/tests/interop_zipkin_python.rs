@@ -6,9 +6,6 @@
 //! `scripts/ci` installs both into a virtual environment under `target/` and passes its
 //! Python in `THREADLINE_PEERS_PYTHON`; a plain `cargo test` lists this test as ignored.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use threadline::SpanData;
@@ -37,57 +34,10 @@ with tracer.span(name="main") as span:
         do_work()
 "#;
 
-/// One recorded request: path, content type, body.
-type Request = (String, String, Vec<u8>);
-
-fn recorder() -> (u16, mpsc::Receiver<Request>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            loop {
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-                    break;
-                }
-                let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
-                let (mut length, mut content_type) = (0usize, String::new());
-                loop {
-                    let mut header = String::new();
-                    reader.read_line(&mut header).expect("header");
-                    let header = header.trim_end();
-                    if header.is_empty() {
-                        break;
-                    }
-                    if let Some((name, value)) = header.split_once(':') {
-                        match name.to_ascii_lowercase().as_str() {
-                            "content-length" => length = value.trim().parse().unwrap_or(0),
-                            "content-type" => content_type = value.trim().to_string(),
-                            _ => {}
-                        }
-                    }
-                }
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).expect("body");
-                stream
-                    .write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
-                    .expect("answer");
-                if tx.send((path, content_type, body)).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    (port, rx)
-}
-
 #[test]
 #[ignore = "needs opencensus, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
 fn our_decoder_reads_what_opencensus_python_sends() {
-    let (port, requests) = recorder();
+    let (port, requests) = peers::http_recorder();
     peers::run_python(&["-c", QUICKSTART, &port.to_string()], &[]);
 
     let mut spans: Vec<SpanData> = Vec::new();
@@ -174,7 +124,7 @@ provider.shutdown()
 #[test]
 #[ignore = "needs the OpenTelemetry SDK, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
 fn our_decoder_reads_what_the_opentelemetry_python_zipkin_exporter_sends() {
-    let (port, requests) = recorder();
+    let (port, requests) = peers::http_recorder();
     peers::run_python(&["-c", ADDSUBTRACT, &port.to_string()], &[]);
     let mut spans: Vec<SpanData> = Vec::new();
     while spans.len() < 4 {
