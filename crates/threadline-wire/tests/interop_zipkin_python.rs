@@ -34,25 +34,35 @@ with tracer.span(name="main") as span:
         do_work()
 "#;
 
-#[test]
-#[ignore = "needs opencensus, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
-fn our_decoder_reads_what_opencensus_python_sends() {
+/// Runs the Python `program` with a recorder's port as its argument, and decodes the Zipkin
+/// JSON it posted to `/api/v2/spans` until 4 spans arrived; with each request's content type.
+fn spans_sent_by(program: &str) -> (Vec<SpanData>, Vec<String>) {
     let (port, requests) = peers::http_recorder();
-    peers::run_python(&["-c", QUICKSTART, &port.to_string()], &[]);
-
+    peers::run_python(&["-c", program, &port.to_string()], &[]);
     let mut spans: Vec<SpanData> = Vec::new();
+    let mut content_types = Vec::new();
     while spans.len() < 4 {
         let (path, content_type, body) = requests
             .recv_timeout(Duration::from_secs(10))
             .unwrap_or_else(|_| panic!("only {} spans arrived", spans.len()));
         assert_eq!(path, "/api/v2/spans");
+        let decoded = zipkin::json::decode(&body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
+        spans.extend(decoded);
+        content_types.push(content_type);
+    }
+    (spans, content_types)
+}
+
+#[test]
+#[ignore = "needs opencensus, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
+fn our_decoder_reads_what_opencensus_python_sends() {
+    let (spans, content_types) = spans_sent_by(QUICKSTART);
+    for content_type in content_types {
         assert!(
             content_type.starts_with("application/json"),
             "{content_type}"
         );
-        let decoded = zipkin::json::decode(&body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
-        spans.extend(decoded);
     }
     assert_eq!(spans.len(), 4);
     let main = spans.iter().find(|s| s.name == "main").expect("main");
@@ -124,18 +134,7 @@ provider.shutdown()
 #[test]
 #[ignore = "needs the OpenTelemetry SDK, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
 fn our_decoder_reads_what_the_opentelemetry_python_zipkin_exporter_sends() {
-    let (port, requests) = peers::http_recorder();
-    peers::run_python(&["-c", ADDSUBTRACT, &port.to_string()], &[]);
-    let mut spans: Vec<SpanData> = Vec::new();
-    while spans.len() < 4 {
-        let (path, _, body) = requests
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap_or_else(|_| panic!("only {} spans arrived", spans.len()));
-        assert_eq!(path, "/api/v2/spans");
-        let decoded = zipkin::json::decode(&body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
-        spans.extend(decoded);
-    }
+    let (spans, _) = spans_sent_by(ADDSUBTRACT);
     let by_name =
         |name: &str| -> Vec<&SpanData> { spans.iter().filter(|s| s.name == name).collect() };
     let root = by_name("addsubtract")[0];
