@@ -245,33 +245,31 @@ fn make_exporter(name: &str) -> Result<Option<Box<dyn Exporter>>, String> {
 /// Sends every batch to several exporters.
 struct FanOut(Vec<Box<dyn Exporter>>);
 
+impl FanOut {
+    /// Runs `op` on every exporter, the rest too after one fails; the last error is returned.
+    fn each(
+        &mut self,
+        mut op: impl FnMut(&mut dyn Exporter) -> Result<(), crate::ExportError>,
+    ) -> Result<(), crate::ExportError> {
+        let mut result = Ok(());
+        for exporter in &mut self.0 {
+            if let Err(e) = op(exporter.as_mut()) {
+                result = Err(e);
+            }
+        }
+        result
+    }
+}
+
 impl Exporter for FanOut {
     fn export(&mut self, batch: &[crate::SpanData]) -> Result<(), crate::ExportError> {
-        let mut result = Ok(());
-        for exporter in &mut self.0 {
-            if let Err(e) = exporter.export(batch) {
-                result = Err(e);
-            }
-        }
-        result
+        self.each(|exporter| exporter.export(batch))
     }
     fn force_flush(&mut self) -> Result<(), crate::ExportError> {
-        let mut result = Ok(());
-        for exporter in &mut self.0 {
-            if let Err(e) = exporter.force_flush() {
-                result = Err(e);
-            }
-        }
-        result
+        self.each(|exporter| exporter.force_flush())
     }
     fn shutdown(&mut self) -> Result<(), crate::ExportError> {
-        let mut result = Ok(());
-        for exporter in &mut self.0 {
-            if let Err(e) = exporter.shutdown() {
-                result = Err(e);
-            }
-        }
-        result
+        self.each(|exporter| exporter.shutdown())
     }
 }
 
@@ -513,6 +511,29 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         EnvConfig::from_lookup(lookup_from(map))
+    }
+
+    #[test]
+    fn fan_out_reaches_every_exporter_and_returns_the_last_error() {
+        use crate::{ExportError, InMemoryExporter, SpanData, SpanId, TraceId};
+        struct Failing(&'static str);
+        impl Exporter for Failing {
+            fn export(&mut self, _: &[SpanData]) -> Result<(), ExportError> {
+                Err(ExportError::Rejected(self.0.into()))
+            }
+        }
+        let (first, last) = (InMemoryExporter::default(), InMemoryExporter::default());
+        let mut fan_out = FanOut(vec![
+            Box::new(first.clone()),
+            Box::new(Failing("a")),
+            Box::new(Failing("b")),
+            Box::new(last.clone()),
+        ]);
+        let batch = [SpanData::new(TraceId(1), SpanId(1), "op")];
+        assert!(matches!(fan_out.export(&batch), Err(ExportError::Rejected(m)) if m == "b"));
+        assert_eq!((first.len(), last.len()), (1, 1));
+        assert!(fan_out.force_flush().is_ok());
+        assert!(fan_out.shutdown().is_ok());
     }
 
     #[test]
