@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+/// The same decoding as the core crate's `OTEL_RESOURCE_ATTRIBUTES`, for the exporters' headers.
+pub(crate) use threadline::config::percent_decode;
+
 /// The default timeout of one export, retries included (`OTEL_EXPORTER_*_TIMEOUT`).
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_millis(10_000);
 
@@ -83,35 +86,9 @@ pub(crate) fn is_http_url(value: &str) -> bool {
     matches!(rest, Some(r) if !r.is_empty() && !r.starts_with('/'))
 }
 
-/// Decodes `%XX` escapes; `None` for a bad escape or bytes that are not UTF-8.
-pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%20b%3Dc").as_deref(), Some("a b=c"));
-        assert_eq!(percent_decode("%zz"), None);
-        assert_eq!(percent_decode("%2"), None);
-        assert_eq!(percent_decode("%ff"), None);
-    }
 
     #[test]
     fn http_urls() {

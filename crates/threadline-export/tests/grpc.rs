@@ -5,6 +5,8 @@
 
 #![cfg(feature = "grpc")]
 
+mod support;
+
 use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -19,12 +21,13 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use threadline::{ExportError, Exporter, SpanData, Tracer};
 use threadline_export::otlp::DEFAULT_GRPC_ENDPOINT;
-use threadline_export::RetryPolicy;
-use threadline_export::{Compression, Diagnostics, OtlpConfig, OtlpExporter, OtlpProtocol};
+use threadline_export::{Compression, OtlpConfig, OtlpExporter, OtlpProtocol};
 use threadline_wire::otlp;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
+
+use support::{collecting, dead_address, fast_retries, spans};
 
 /// What the backend answers to one call.
 enum Reply {
@@ -165,47 +168,12 @@ impl Drop for Backend {
     }
 }
 
-/// An address nothing listens on: bind a port, then let it go.
-fn dead_address() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// Real spans from a tracer: `main` with two `doWork` children.
-fn spans() -> Vec<SpanData> {
-    let (tracer, memory) = Tracer::builder().service_name("quickstart").in_memory();
-    {
-        let _main = tracer.span("main");
-        for i in 0..2 {
-            let work = tracer.span("doWork");
-            work.add_attribute("i", i);
-            work.add_annotation("invoking doWork", []);
-        }
-    }
-    tracer.flush(Duration::from_secs(5)).unwrap();
-    let spans = memory.spans();
-    assert_eq!(spans.len(), 3);
-    spans
-}
-
-fn collecting() -> (Diagnostics, Arc<Mutex<Vec<String>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    let diagnostics = Diagnostics::new(move |m| sink.lock().unwrap().push(m.to_string()));
-    (diagnostics, seen)
-}
-
 fn config(endpoint: String) -> OtlpConfig {
     OtlpConfig {
         endpoint,
         protocol: OtlpProtocol::Grpc,
         timeout: Duration::from_secs(5),
-        retry: RetryPolicy {
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-        },
+        retry: fast_retries(),
         ..OtlpConfig::default()
     }
 }

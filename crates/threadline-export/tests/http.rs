@@ -4,47 +4,15 @@
 mod support;
 
 use std::io::Read;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{dead_address, lookup, Reply, Server};
+use support::{collecting, dead_address, fast_retries, lookup, spans, Reply, Server};
 use threadline::{ExportError, Exporter, SpanData, Tracer};
 use threadline_export::{
-    Compression, Diagnostics, OtlpConfig, OtlpExporter, OtlpProtocol, RetryPolicy, ZipkinConfig,
-    ZipkinEncoding, ZipkinExporter,
+    Compression, OtlpConfig, OtlpExporter, OtlpProtocol, ZipkinConfig, ZipkinEncoding,
+    ZipkinExporter,
 };
 use threadline_wire::{otlp, zipkin};
-
-/// Real spans from a tracer: `main` with two `doWork` children, service `quickstart`.
-fn spans() -> Vec<SpanData> {
-    let (tracer, memory) = Tracer::builder().service_name("quickstart").in_memory();
-    {
-        let _main = tracer.span("main");
-        for i in 0..2 {
-            let work = tracer.span("doWork");
-            work.add_attribute("i", i);
-            work.add_annotation("invoking doWork", []);
-        }
-    }
-    tracer.flush(Duration::from_secs(5)).unwrap();
-    let spans = memory.spans();
-    assert_eq!(spans.len(), 3);
-    spans
-}
-
-fn collecting() -> (Diagnostics, Arc<Mutex<Vec<String>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    let diagnostics = Diagnostics::new(move |m| sink.lock().unwrap().push(m.to_string()));
-    (diagnostics, seen)
-}
-
-fn fast_retries() -> RetryPolicy {
-    RetryPolicy {
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-    }
-}
 
 fn zipkin_to(url: String, timeout: Duration) -> ZipkinExporter {
     ZipkinExporter::new(ZipkinConfig {

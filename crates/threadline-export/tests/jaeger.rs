@@ -7,17 +7,10 @@ use std::net::UdpSocket;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{lookup, Reply, Server};
+use support::{collecting, fast_retries, lookup, Reply, Server};
 use threadline::{ExportError, Exporter, KeyValue, SpanData, SpanId, TraceId};
-use threadline_export::{Diagnostics, JaegerConfig, JaegerExporter, JaegerProtocol, RetryPolicy};
+use threadline_export::{JaegerConfig, JaegerExporter, JaegerProtocol};
 use threadline_wire::jaeger::{binary, compact};
-
-fn collecting() -> (Diagnostics, Arc<Mutex<Vec<String>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    let diagnostics = Diagnostics::new(move |m| sink.lock().unwrap().push(m.to_string()));
-    (diagnostics, seen)
-}
 
 /// `count` spans, each with an attribute of `attribute_len` bytes.
 fn spans(count: u64, attribute_len: usize) -> Vec<SpanData> {
@@ -210,10 +203,7 @@ fn collector_to(server: &Server) -> JaegerExporter {
         protocol: JaegerProtocol::HttpThriftBinary,
         endpoint: server.url("/api/traces"),
         timeout: Duration::from_secs(5),
-        retry: RetryPolicy {
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-        },
+        retry: fast_retries(),
         ..JaegerConfig::default()
     })
     .unwrap()

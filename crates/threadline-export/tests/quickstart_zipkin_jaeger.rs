@@ -19,6 +19,9 @@ mod support;
 #[path = "../../threadline-wire/tests/peers/mod.rs"]
 mod peers;
 
+#[path = "../../threadline-wire/tests/zipkin_spec/mod.rs"]
+mod zipkin_spec;
+
 use std::collections::BTreeSet;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
@@ -26,7 +29,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
-use support::{Reply, Server};
+use support::{Reply, Request, Server};
 
 /// How long the sockets wait for what the example sent before the test fails.
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -86,53 +89,6 @@ fn check_trace(spans: &[Span]) {
     assert_eq!(ids.len(), 11, "distinct span ids: {spans:#?}");
 }
 
-fn specs_dir() -> PathBuf {
-    std::env::var_os("THREADLINE_SHARED_SPECS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/specs"))
-}
-
-/// `#/definitions/ListOfSpans` of Zipkin's API definition, with every `$ref` inlined (the
-/// OpenAPI 2.0 definitions are JSON Schema draft 4 plus annotations), as a draft 4 validator.
-fn zipkin_validator() -> jsonschema::Validator {
-    let path = specs_dir().join("zipkin/zipkin2-api.yaml");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read the Zipkin API spec at {}: {e}", path.display()));
-    let api: serde_yaml::Value = serde_yaml::from_str(&text).expect("zipkin2-api.yaml parses");
-    let definitions: Json =
-        serde_json::to_value(&api["definitions"]).expect("definitions are JSON");
-    let definitions = definitions.as_object().expect("definitions is a map");
-    fn inline(node: &Json, definitions: &serde_json::Map<String, Json>) -> Json {
-        match node {
-            Json::Object(map) => match map.get("$ref").and_then(Json::as_str) {
-                Some(reference) => {
-                    let name = reference
-                        .strip_prefix("#/definitions/")
-                        .unwrap_or_else(|| panic!("unexpected reference {reference}"));
-                    inline(&definitions[name], definitions)
-                }
-                None => Json::Object(
-                    map.iter()
-                        .filter(|(key, _)| *key != "example")
-                        .map(|(key, value)| (key.clone(), inline(value, definitions)))
-                        .collect(),
-                ),
-            },
-            Json::Array(items) => {
-                Json::Array(items.iter().map(|v| inline(v, definitions)).collect())
-            }
-            other => other.clone(),
-        }
-    }
-    let mut schema = inline(&definitions["ListOfSpans"], definitions);
-    schema["$schema"] = json!("http://json-schema.org/draft-04/schema#");
-    assert!(!schema.to_string().contains("$ref"), "every $ref inlined");
-    jsonschema::draft4::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .expect("the zipkin schema compiles")
-}
-
 /// A capture listener answering 202 to every request.
 fn capture() -> Server {
     let server = Server::start();
@@ -142,10 +98,34 @@ fn capture() -> Server {
     server
 }
 
+/// Takes the requests `server` captured until 11 spans arrived, each a POST to `path` read by
+/// `decode`, failing at the deadline; then checks that nothing more came.
+fn receive_requests(
+    server: &Server,
+    path: &str,
+    decode: impl Fn(&Request) -> Vec<Span>,
+) -> Vec<Span> {
+    let deadline = Instant::now() + DEADLINE;
+    let mut spans = Vec::new();
+    while spans.len() < 11 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of 11 spans arrived",
+            spans.len()
+        );
+        let request = server.next_request();
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.path, path);
+        spans.extend(decode(&request));
+    }
+    assert!(server.received().is_empty(), "no more than 11 spans");
+    spans
+}
+
 #[test]
 #[ignore = "needs the quickstart binary (THREADLINE_QUICKSTART), which scripts/ci builds"]
 fn quickstart_delivers_to_a_zipkin_receiver() {
-    let validator = zipkin_validator();
+    let validator = zipkin_spec::list_of_spans_validator();
     // the schema bites: a span id that is not 16 hex digits is refused
     assert!(!validator.is_valid(&json!([{"traceId": "4bf92f3577b34da6", "id": "xyz"}])));
     let server = capture();
@@ -155,17 +135,7 @@ fn quickstart_delivers_to_a_zipkin_receiver() {
         ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", &url),
         ("OTEL_SERVICE_NAME", "quickstart-zipkin"),
     ]);
-    let deadline = Instant::now() + DEADLINE;
-    let mut spans: Vec<Span> = Vec::new();
-    while spans.len() < 11 {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of 11 spans arrived",
-            spans.len()
-        );
-        let request = server.next_request();
-        assert_eq!(request.method, "POST");
-        assert_eq!(request.path, "/api/v2/spans");
+    let spans = receive_requests(&server, "/api/v2/spans", |request| {
         let body: Json = serde_json::from_slice(&request.body)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&request.body)));
         let errors: Vec<String> = validator
@@ -173,21 +143,23 @@ fn quickstart_delivers_to_a_zipkin_receiver() {
             .map(|e| format!("{} at {}", e, e.instance_path()))
             .collect();
         assert!(errors.is_empty(), "{errors:#?}\n{body:#}");
-        for span in body.as_array().expect("a ListOfSpans") {
-            let field = |name: &str| span[name].as_str().unwrap_or("").to_string();
-            assert_eq!(
-                span["localEndpoint"]["serviceName"], "quickstart-zipkin",
-                "{span:#}"
-            );
-            spans.push((
-                field("id"),
-                field("traceId"),
-                field("parentId"),
-                field("name"),
-            ));
-        }
-    }
-    assert!(server.received().is_empty(), "no more than 11 spans");
+        let list = body.as_array().expect("a ListOfSpans");
+        list.iter()
+            .map(|span| {
+                let field = |name: &str| span[name].as_str().unwrap_or("").to_string();
+                assert_eq!(
+                    span["localEndpoint"]["serviceName"], "quickstart-zipkin",
+                    "{span:#}"
+                );
+                (
+                    field("id"),
+                    field("traceId"),
+                    field("parentId"),
+                    field("name"),
+                )
+            })
+            .collect()
+    });
     check_trace(&spans);
 }
 
@@ -262,23 +234,12 @@ fn quickstart_delivers_to_a_jaeger_collector_over_http() {
         ("OTEL_EXPORTER_JAEGER_PROTOCOL", "http/thrift.binary"),
         ("OTEL_EXPORTER_JAEGER_ENDPOINT", &url),
     ]);
-    let deadline = Instant::now() + DEADLINE;
-    let mut spans = Vec::new();
-    while spans.len() < 11 {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of 11 spans arrived",
-            spans.len()
-        );
-        let request = server.next_request();
-        assert_eq!(request.method, "POST");
-        assert_eq!(request.path, "/api/traces");
+    let spans = receive_requests(&server, "/api/traces", |request| {
         assert_eq!(request.header("content-type"), Some("application/x-thrift"));
         let (services, decoded) = decode_jaeger("binary", &request.body);
         // no OTEL_SERVICE_NAME: the default names the program
         assert_eq!(services, ["unknown_service:quickstart"]);
-        spans.extend(decoded);
-    }
-    assert!(server.received().is_empty(), "no more than 11 spans");
+        decoded
+    });
     check_trace(&spans);
 }

@@ -49,12 +49,10 @@
 //!   dropped.
 //! - The parent is sent as `parentSpanId` with no `CHILD_OF` reference; the process has no tags.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, UdpSocket};
-use std::sync::mpsc;
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use threadline::{LinkType, SpanData, SpanId, StatusCode, TraceId, Value};
+use threadline::{Annotation, LinkType, SpanData, SpanId, StatusCode, TraceId, Value};
 use threadline_wire::jaeger::{binary, compact};
 
 mod peers;
@@ -195,6 +193,15 @@ fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
     span.attribute(key)
 }
 
+/// An annotation's attributes as `(key, value)` pairs, in order.
+fn fields(annotation: &Annotation) -> Vec<(&str, &Value)> {
+    annotation
+        .attributes
+        .iter()
+        .map(|kv| (&*kv.key, &kv.value))
+        .collect()
+}
+
 #[test]
 #[ignore = "needs jaeger-client, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
 fn our_compact_decoder_reads_what_jaeger_client_python_sends() {
@@ -238,11 +245,7 @@ fn our_compact_decoder_reads_what_jaeger_client_python_sends() {
     assert_eq!(root.annotations.len(), 1, "{root:#?}");
     let log = &root.annotations[0];
     assert_eq!(log.description, "cache miss");
-    let fields: Vec<(&str, &Value)> = log
-        .attributes
-        .iter()
-        .map(|kv| (&*kv.key, &kv.value))
-        .collect();
+    let fields = fields(log);
     assert_eq!(
         fields,
         [
@@ -351,11 +354,7 @@ fn check_opencensus(spans: &[SpanData], output: &str) {
     assert_eq!(work.annotations.len(), 1, "{work:#?}");
     let annotation = &work.annotations[0];
     assert_eq!(annotation.description, "");
-    let fields: Vec<(&str, &Value)> = annotation
-        .attributes
-        .iter()
-        .map(|kv| (&*kv.key, &kv.value))
-        .collect();
+    let fields = fields(annotation);
     assert_eq!(
         fields,
         [
@@ -387,51 +386,6 @@ fn our_compact_decoder_reads_what_opencensus_python_sends_to_the_agent() {
     check_opencensus(&spans, &output);
 }
 
-/// One recorded request: path, content type, body.
-type Request = (String, String, Vec<u8>);
-
-/// A TCP listener on 127.0.0.1 standing in for the collector: reads one HTTP request per
-/// connection, records it and answers 202 with an empty body.
-fn collector() -> (u16, mpsc::Receiver<Request>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-                continue;
-            }
-            let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
-            let (mut length, mut content_type) = (0usize, String::new());
-            loop {
-                let mut header = String::new();
-                reader.read_line(&mut header).expect("header");
-                let header = header.trim_end();
-                if header.is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = header.split_once(':') {
-                    match name.to_ascii_lowercase().as_str() {
-                        "content-length" => length = value.trim().parse().unwrap_or(0),
-                        "content-type" => content_type = value.trim().to_string(),
-                        _ => {}
-                    }
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).expect("body");
-            let _ = stream.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
-            if tx.send((path, content_type, body)).is_err() {
-                return;
-            }
-        }
-    });
-    (port, rx)
-}
-
 /// The strict thrift binary header of a `Collector.submitBatches` call holding one batch,
 /// up to the batch struct: version and CALL, the name, sequence id 0, then argument 1, a
 /// list of one struct.
@@ -448,7 +402,7 @@ fn submit_batches_header() -> Vec<u8> {
 #[test]
 #[ignore = "needs opencensus-ext-jaeger, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
 fn our_binary_decoder_reads_the_batches_opencensus_python_sends_to_the_collector() {
-    let (port, requests) = collector();
+    let (port, requests) = peers::http_recorder();
     // the exporter sends to the agent as well; this socket takes those datagrams
     let (agent, agent_port) = agent_socket();
     let output = peers::run_python(

@@ -6,9 +6,6 @@
 //! `scripts/ci` installs both into a virtual environment under `target/` and passes its
 //! Python in `THREADLINE_PEERS_PYTHON`; a plain `cargo test` lists this test as ignored.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use threadline::SpanData;
@@ -37,72 +34,35 @@ with tracer.span(name="main") as span:
         do_work()
 "#;
 
-/// One recorded request: path, content type, body.
-type Request = (String, String, Vec<u8>);
-
-fn recorder() -> (u16, mpsc::Receiver<Request>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            loop {
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-                    break;
-                }
-                let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
-                let (mut length, mut content_type) = (0usize, String::new());
-                loop {
-                    let mut header = String::new();
-                    reader.read_line(&mut header).expect("header");
-                    let header = header.trim_end();
-                    if header.is_empty() {
-                        break;
-                    }
-                    if let Some((name, value)) = header.split_once(':') {
-                        match name.to_ascii_lowercase().as_str() {
-                            "content-length" => length = value.trim().parse().unwrap_or(0),
-                            "content-type" => content_type = value.trim().to_string(),
-                            _ => {}
-                        }
-                    }
-                }
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).expect("body");
-                stream
-                    .write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
-                    .expect("answer");
-                if tx.send((path, content_type, body)).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    (port, rx)
-}
-
-#[test]
-#[ignore = "needs opencensus, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
-fn our_decoder_reads_what_opencensus_python_sends() {
-    let (port, requests) = recorder();
-    peers::run_python(&["-c", QUICKSTART, &port.to_string()], &[]);
-
+/// Runs the Python `program` with a recorder's port as its argument, and decodes the Zipkin
+/// JSON it posted to `/api/v2/spans` until 4 spans arrived; with each request's content type.
+fn spans_sent_by(program: &str) -> (Vec<SpanData>, Vec<String>) {
+    let (port, requests) = peers::http_recorder();
+    peers::run_python(&["-c", program, &port.to_string()], &[]);
     let mut spans: Vec<SpanData> = Vec::new();
+    let mut content_types = Vec::new();
     while spans.len() < 4 {
         let (path, content_type, body) = requests
             .recv_timeout(Duration::from_secs(10))
             .unwrap_or_else(|_| panic!("only {} spans arrived", spans.len()));
         assert_eq!(path, "/api/v2/spans");
+        let decoded = zipkin::json::decode(&body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
+        spans.extend(decoded);
+        content_types.push(content_type);
+    }
+    (spans, content_types)
+}
+
+#[test]
+#[ignore = "needs opencensus, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
+fn our_decoder_reads_what_opencensus_python_sends() {
+    let (spans, content_types) = spans_sent_by(QUICKSTART);
+    for content_type in content_types {
         assert!(
             content_type.starts_with("application/json"),
             "{content_type}"
         );
-        let decoded = zipkin::json::decode(&body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
-        spans.extend(decoded);
     }
     assert_eq!(spans.len(), 4);
     let main = spans.iter().find(|s| s.name == "main").expect("main");
@@ -174,18 +134,7 @@ provider.shutdown()
 #[test]
 #[ignore = "needs the OpenTelemetry SDK, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
 fn our_decoder_reads_what_the_opentelemetry_python_zipkin_exporter_sends() {
-    let (port, requests) = recorder();
-    peers::run_python(&["-c", ADDSUBTRACT, &port.to_string()], &[]);
-    let mut spans: Vec<SpanData> = Vec::new();
-    while spans.len() < 4 {
-        let (path, _, body) = requests
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap_or_else(|_| panic!("only {} spans arrived", spans.len()));
-        assert_eq!(path, "/api/v2/spans");
-        let decoded = zipkin::json::decode(&body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
-        spans.extend(decoded);
-    }
+    let (spans, _) = spans_sent_by(ADDSUBTRACT);
     let by_name =
         |name: &str| -> Vec<&SpanData> { spans.iter().filter(|s| s.name == name).collect() };
     let root = by_name("addsubtract")[0];

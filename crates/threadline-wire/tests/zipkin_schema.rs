@@ -1,10 +1,9 @@
 //! The JSON encoder's output checked against the `ListOfSpans` schema of Zipkin's own API
-//! definition (`zipkin2-api.yaml` from the project's shared specs, beside the repository).
-//!
-//! The OpenAPI 2.0 `definitions` are JSON Schema draft 4 plus a few annotations; the `$ref`s
-//! between them are inlined here into one standalone schema.
+//! definition (`zipkin2-api.yaml` from the project's shared specs, beside the repository or
+//! in `THREADLINE_SHARED_SPECS`; see `zipkin_spec`).
 
 mod common;
+mod zipkin_spec;
 
 use std::sync::{Arc, OnceLock};
 
@@ -18,62 +17,9 @@ use threadline::{
 };
 use threadline_wire::zipkin::json as zipkin_json;
 
-/// The shared specs sit beside the repository: `<repo>/../shared/specs`.
-fn api() -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/specs/zipkin/zipkin2-api.yaml");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read the Zipkin API spec at {}: {e}", path.display()))
-}
-
-/// `#/definitions/ListOfSpans` with every reference inlined.
-fn list_of_spans_schema() -> Json {
-    let api: serde_yaml::Value = serde_yaml::from_str(&api()).expect("zipkin2-api.yaml parses");
-    let definitions: Json =
-        serde_json::to_value(&api["definitions"]).expect("definitions are JSON");
-    let definitions = definitions
-        .as_object()
-        .expect("definitions is a map")
-        .clone();
-    fn inline(node: &Json, definitions: &serde_json::Map<String, Json>) -> Json {
-        match node {
-            Json::Object(map) => match map.get("$ref").and_then(Json::as_str) {
-                Some(reference) => {
-                    let name = reference
-                        .strip_prefix("#/definitions/")
-                        .unwrap_or_else(|| panic!("unexpected reference {reference}"));
-                    inline(&definitions[name], definitions)
-                }
-                None => Json::Object(
-                    map.iter()
-                        .filter(|(key, _)| *key != "example")
-                        .map(|(key, value)| (key.clone(), inline(value, definitions)))
-                        .collect(),
-                ),
-            },
-            Json::Array(items) => {
-                Json::Array(items.iter().map(|v| inline(v, definitions)).collect())
-            }
-            other => other.clone(),
-        }
-    }
-    let mut schema = inline(&definitions["ListOfSpans"], &definitions);
-    schema["$schema"] = json!("http://json-schema.org/draft-04/schema#");
-    assert!(
-        !schema.to_string().contains("$ref"),
-        "every reference is inlined"
-    );
-    schema
-}
-
 fn validator() -> &'static Validator {
     static VALIDATOR: OnceLock<Validator> = OnceLock::new();
-    VALIDATOR.get_or_init(|| {
-        jsonschema::draft4::options()
-            .should_validate_formats(true)
-            .build(&list_of_spans_schema())
-            .expect("the zipkin schema compiles")
-    })
+    VALIDATOR.get_or_init(zipkin_spec::list_of_spans_validator)
 }
 
 fn violations(body: &Json) -> Vec<String> {

@@ -245,33 +245,31 @@ fn make_exporter(name: &str) -> Result<Option<Box<dyn Exporter>>, String> {
 /// Sends every batch to several exporters.
 struct FanOut(Vec<Box<dyn Exporter>>);
 
+impl FanOut {
+    /// Runs `op` on every exporter, the rest too after one fails; the last error is returned.
+    fn each(
+        &mut self,
+        mut op: impl FnMut(&mut dyn Exporter) -> Result<(), crate::ExportError>,
+    ) -> Result<(), crate::ExportError> {
+        let mut result = Ok(());
+        for exporter in &mut self.0 {
+            if let Err(e) = op(exporter.as_mut()) {
+                result = Err(e);
+            }
+        }
+        result
+    }
+}
+
 impl Exporter for FanOut {
     fn export(&mut self, batch: &[crate::SpanData]) -> Result<(), crate::ExportError> {
-        let mut result = Ok(());
-        for exporter in &mut self.0 {
-            if let Err(e) = exporter.export(batch) {
-                result = Err(e);
-            }
-        }
-        result
+        self.each(|exporter| exporter.export(batch))
     }
     fn force_flush(&mut self) -> Result<(), crate::ExportError> {
-        let mut result = Ok(());
-        for exporter in &mut self.0 {
-            if let Err(e) = exporter.force_flush() {
-                result = Err(e);
-            }
-        }
-        result
+        self.each(|exporter| exporter.force_flush())
     }
     fn shutdown(&mut self) -> Result<(), crate::ExportError> {
-        let mut result = Ok(());
-        for exporter in &mut self.0 {
-            if let Err(e) = exporter.shutdown() {
-                result = Err(e);
-            }
-        }
-        result
+        self.each(|exporter| exporter.shutdown())
     }
 }
 
@@ -458,8 +456,30 @@ impl Reader<'_> {
     }
 }
 
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
+/// Decodes the `%XX` escapes of a percent-encoded value, as `OTEL_RESOURCE_ATTRIBUTES`,
+/// `OTEL_EXPORTER_OTLP_HEADERS` and the baggage headers carry them.
+///
+/// Each `%` must be followed by two hex digits (either case); every other byte is kept as it
+/// is, `+` included. Exporter crates use it for their own variables, so that every value is
+/// decoded alike.
+///
+/// Returns `None` for a `%` not followed by two hex digits, or when the decoded bytes are not
+/// UTF-8.
+///
+/// # Examples
+///
+/// ```
+/// use threadline::config::percent_decode;
+/// assert_eq!(percent_decode("dev%20box").as_deref(), Some("dev box"));
+/// assert_eq!(percent_decode("a+b").as_deref(), Some("a+b"));
+/// assert_eq!(percent_decode("%zz"), None);
+/// assert_eq!(percent_decode("%ff"), None);
+/// ```
+pub fn percent_decode(text: &str) -> Option<String> {
+    if !text.contains('%') {
+        return Some(text.to_string());
+    }
+    let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -491,6 +511,40 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         EnvConfig::from_lookup(lookup_from(map))
+    }
+
+    #[test]
+    fn fan_out_reaches_every_exporter_and_returns_the_last_error() {
+        use crate::{ExportError, InMemoryExporter, SpanData, SpanId, TraceId};
+        struct Failing(&'static str);
+        impl Exporter for Failing {
+            fn export(&mut self, _: &[SpanData]) -> Result<(), ExportError> {
+                Err(ExportError::Rejected(self.0.into()))
+            }
+        }
+        let (first, last) = (InMemoryExporter::default(), InMemoryExporter::default());
+        let mut fan_out = FanOut(vec![
+            Box::new(first.clone()),
+            Box::new(Failing("a")),
+            Box::new(Failing("b")),
+            Box::new(last.clone()),
+        ]);
+        let batch = [SpanData::new(TraceId(1), SpanId(1), "op")];
+        assert!(matches!(fan_out.export(&batch), Err(ExportError::Rejected(m)) if m == "b"));
+        assert_eq!((first.len(), last.len()), (1, 1));
+        assert!(fan_out.force_flush().is_ok());
+        assert!(fan_out.shutdown().is_ok());
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b%3Dc").as_deref(), Some("a b=c"));
+        assert_eq!(percent_decode("%C3%A9 %e2%98%83").as_deref(), Some("é ☃"));
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%2"), None);
+        assert_eq!(percent_decode("%+1"), None);
+        assert_eq!(percent_decode("%é"), None);
+        assert_eq!(percent_decode("%ff"), None);
     }
 
     #[test]

@@ -8,9 +8,10 @@
 //! into a virtual environment under `target/` and passes its Python in
 //! `THREADLINE_PEERS_PYTHON`; a plain `cargo test` lists this test as ignored.
 
+#[path = "../../threadline-wire/tests/peers/mod.rs"]
+mod peers;
+
 use std::collections::HashMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 use threadline::propagation::{
@@ -103,32 +104,6 @@ W3CBaggagePropagator().inject(carrier, context=ctx)
 out["baggage_injected"] = carrier
 json.dump(out, sys.stdout)
 "#;
-
-/// Runs the peers' Python with `PEER`, feeding it `input`.
-fn run_peer(input: &str) -> String {
-    let python = std::env::var("THREADLINE_PEERS_PYTHON")
-        .expect("THREADLINE_PEERS_PYTHON names the peers' python (scripts/ci sets it)");
-    let mut child = Command::new(python)
-        .args(["-c", PEER])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the peers' python starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("input written");
-    let out = child.wait_with_output().expect("python finishes");
-    assert!(
-        out.status.success(),
-        "the peer failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
 
 /// The contexts both sides propagate: short ids (leading zero digits, which Jaeger drops),
 /// full-width ids, sampled and not, and random ones.
@@ -236,8 +211,11 @@ fn every_format_interoperates_with_the_python_peers() {
         "peer_baggage": peer_baggage,
         "our_baggage_header": baggage_carrier,
     });
-    let response: Value =
-        serde_json::from_str(&run_peer(&request.to_string())).expect("the peer's JSON");
+    let response: Value = serde_json::from_str(&peers::run_python(
+        &["-c", PEER],
+        request.to_string().as_bytes(),
+    ))
+    .expect("the peer's JSON");
 
     // What the peers extracted from our headers.
     for format in our_formats {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use threadline::config::EnvConfig;
+use threadline::config::{lookup_from, EnvConfig};
 use threadline::propagation::{
     propagator_from_lookup, B3Propagator, Baggage, BaggagePropagator, BinaryPropagator,
     CloudTracePropagator, CompositePropagator, JaegerPropagator, PropagationContext, Propagator,
@@ -16,11 +16,7 @@ const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const SPAN_ID: &str = "00f067aa0ba902b7";
 
 fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-    let map: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    move |name| map.get(name).cloned()
+    lookup_from(headers(pairs))
 }
 
 fn headers(pairs: &[(&str, &str)]) -> HashMap<String, String> {

@@ -11,6 +11,9 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use threadline::{SpanData, Tracer};
+use threadline_export::{Diagnostics, RetryPolicy};
+
 /// One request as the server read it.
 #[derive(Debug)]
 pub struct Request {
@@ -231,5 +234,38 @@ pub fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) ->
         vars.iter()
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.to_string())
+    }
+}
+
+/// Real spans from a tracer: `main` with two `doWork` children, service `quickstart`.
+pub fn spans() -> Vec<SpanData> {
+    let (tracer, memory) = Tracer::builder().service_name("quickstart").in_memory();
+    {
+        let _main = tracer.span("main");
+        for i in 0..2 {
+            let work = tracer.span("doWork");
+            work.add_attribute("i", i);
+            work.add_annotation("invoking doWork", []);
+        }
+    }
+    tracer.flush(Duration::from_secs(5)).unwrap();
+    let spans = memory.spans();
+    assert_eq!(spans.len(), 3);
+    spans
+}
+
+/// Diagnostics that keep every message, and the messages kept.
+pub fn collecting() -> (Diagnostics, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let diagnostics = Diagnostics::new(move |m| sink.lock().unwrap().push(m.to_string()));
+    (diagnostics, seen)
+}
+
+/// Retries 10 ms apart at first and 50 ms at most, so that tests of retrying stay short.
+pub fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
     }
 }

@@ -350,14 +350,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::propagation::test_support::remote_contexts;
-
-    fn headers(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::propagation::test_support::{headers, remote_contexts};
 
     fn span(cx: PropagationContext) -> SpanContext {
         cx.span_context.expect("a span context")

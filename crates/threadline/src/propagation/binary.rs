@@ -1,6 +1,6 @@
 //! OpenCensus binary format: the `grpc-trace-bin` header.
 
-use super::{reject, Extractor, Injector, PropagationContext, Propagator};
+use super::{extract_header, Extractor, Injector, PropagationContext, Propagator};
 use crate::context::{SpanContext, TraceOptions};
 use crate::id::{SpanId, TraceId};
 
@@ -193,16 +193,8 @@ impl Propagator for BinaryPropagator {
     }
 
     fn extract(&self, carrier: &dyn Extractor) -> PropagationContext {
-        let Some(value) = carrier.get(HEADER) else {
-            return PropagationContext::default();
-        };
-        match Self::parse_header(value) {
-            Ok(span) => PropagationContext::new(span),
-            Err(error) => {
-                reject(HEADER, value, &error);
-                PropagationContext::default()
-            }
-        }
+        extract_header(carrier, HEADER, Self::parse_header)
+            .map_or_else(PropagationContext::default, PropagationContext::new)
     }
 
     fn fields(&self) -> Vec<String> {

@@ -1,6 +1,6 @@
 //! Google Cloud Trace: the `X-Cloud-Trace-Context` header.
 
-use super::{parse_hex, reject, Extractor, Injector, PropagationContext, Propagator};
+use super::{extract_header, parse_hex, Extractor, Injector, PropagationContext, Propagator};
 use crate::context::{SpanContext, TraceOptions};
 use crate::id::{SpanId, TraceId};
 
@@ -151,16 +151,8 @@ impl Propagator for CloudTracePropagator {
     }
 
     fn extract(&self, carrier: &dyn Extractor) -> PropagationContext {
-        let Some(value) = carrier.get(HEADER) else {
-            return PropagationContext::default();
-        };
-        match Self::parse_header(value) {
-            Ok(span) => PropagationContext::new(span),
-            Err(error) => {
-                reject(HEADER, value, &error);
-                PropagationContext::default()
-            }
-        }
+        extract_header(carrier, HEADER, Self::parse_header)
+            .map_or_else(PropagationContext::default, PropagationContext::new)
     }
 
     fn fields(&self) -> Vec<String> {

@@ -160,14 +160,8 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use crate::propagation::test_support::headers;
     use crate::propagation::{B3Propagator, JaegerPropagator};
-
-    fn headers(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn first_valid_context_wins_and_baggage_merges() {

@@ -1,8 +1,8 @@
 //! Jaeger: the `uber-trace-id` header and `uberctx-{key}` baggage headers.
 
 use super::{
-    parse_hex, percent_decode, percent_encode, reject, Baggage, Extractor, Injector,
-    PropagationContext, Propagator,
+    extract_header, parse_hex, percent_decode, percent_encode, reject, Baggage, Extractor,
+    Injector, PropagationContext, Propagator,
 };
 use crate::context::{SpanContext, TraceOptions};
 use crate::id::{SpanId, TraceId};
@@ -151,13 +151,10 @@ impl Propagator for JaegerPropagator {
     }
 
     fn extract(&self, carrier: &dyn Extractor) -> PropagationContext {
-        let mut cx = PropagationContext::default();
-        if let Some(value) = carrier.get(UBER_TRACE_ID) {
-            match Self::parse_uber_trace_id(value) {
-                Ok(span) => cx.span_context = Some(span),
-                Err(error) => reject(UBER_TRACE_ID, value, &error),
-            }
-        }
+        let mut cx = PropagationContext {
+            span_context: extract_header(carrier, UBER_TRACE_ID, Self::parse_uber_trace_id),
+            ..PropagationContext::default()
+        };
         let mut keys: Vec<&str> = carrier
             .keys()
             .into_iter()
@@ -196,14 +193,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::propagation::test_support::remote_contexts;
-
-    fn headers(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::propagation::test_support::{headers, remote_contexts};
 
     #[test]
     fn examples() {

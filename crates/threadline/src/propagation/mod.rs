@@ -75,6 +75,7 @@ mod w3c_baggage;
 use std::fmt;
 use std::marker::PhantomData;
 
+use crate::config::percent_decode;
 use crate::context::{SpanContext, TraceOptions};
 use crate::id::{SpanId, TraceId};
 use crate::span::ContextGuard;
@@ -378,6 +379,19 @@ fn reject(header: &str, value: &str, error: &dyn fmt::Display) {
     ));
 }
 
+/// Reads `header` from the carrier and parses it with `parse`; `None` when the header is absent
+/// or rejected (a rejection is noted by [`reject`]).
+fn extract_header<E: fmt::Display>(
+    carrier: &dyn Extractor,
+    header: &str,
+    parse: impl FnOnce(&str) -> Result<SpanContext, E>,
+) -> Option<SpanContext> {
+    let value = carrier.get(header)?;
+    parse(value)
+        .map_err(|error| reject(header, value, &error))
+        .ok()
+}
+
 /// Parses 1 to `max_digits` hex digits (at most 32) into a number; `lowercase_only` rejects
 /// `A-F`.
 fn parse_hex(digits: &[u8], max_digits: usize, lowercase_only: bool) -> Option<u128> {
@@ -412,34 +426,22 @@ fn percent_encode(text: &str, out: &mut String) {
     }
 }
 
-/// Decodes `%XX` escapes; `None` for a bad escape or bytes that are not UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    if !text.contains('%') {
-        return Some(text.to_string());
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hi = crate::id::hex_value(*bytes.get(i + 1)?)?;
-            let lo = crate::id::hex_value(*bytes.get(i + 2)?)?;
-            out.push((hi << 4) | lo);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 pub(crate) mod test_support {
+    use std::collections::HashMap;
+
     use proptest::prelude::*;
 
     use crate::context::{SpanContext, TraceOptions};
     use crate::id::{SpanId, TraceId};
+
+    /// A carrier holding `pairs`.
+    pub(crate) fn headers(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
 
     /// Random valid remote contexts with the given flag bytes.
     pub(crate) fn remote_contexts(flags: &'static [u8]) -> impl Strategy<Value = SpanContext> {

@@ -1,6 +1,8 @@
 //! W3C Trace Context: the `traceparent` and `tracestate` headers.
 
-use super::{parse_hex, reject, Extractor, Injector, PropagationContext, Propagator};
+use super::{
+    extract_header, parse_hex, reject, Extractor, Injector, PropagationContext, Propagator,
+};
 use crate::context::{SpanContext, TraceOptions, TraceState, TraceStateError};
 use crate::id::{SpanId, TraceId};
 
@@ -183,15 +185,8 @@ impl Propagator for TraceContextPropagator {
     }
 
     fn extract(&self, carrier: &dyn Extractor) -> PropagationContext {
-        let Some(value) = carrier.get(TRACEPARENT) else {
+        let Some(span) = extract_header(carrier, TRACEPARENT, Self::parse_traceparent) else {
             return PropagationContext::default();
-        };
-        let span = match Self::parse_traceparent(value) {
-            Ok(span) => span,
-            Err(error) => {
-                reject(TRACEPARENT, value, &error);
-                return PropagationContext::default();
-            }
         };
         let state = match carrier.get(TRACESTATE).map(Self::parse_tracestate) {
             None => TraceState::EMPTY,
@@ -216,16 +211,9 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::propagation::test_support::remote_contexts;
+    use crate::propagation::test_support::{headers, remote_contexts};
 
     const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-
-    fn headers(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn spec_examples() {
