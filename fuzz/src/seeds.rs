@@ -6,9 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use threadline::propagation::{
-    self, propagator_by_name, Baggage, PropagationContext, PROPAGATOR_NAMES,
-};
+use threadline::propagation::{self, propagator_by_name, Baggage, PropagationContext};
 
 use threadline::{
     Annotation, KeyValue, Link, LinkType, MessageEvent, MessageEventType, Resource, SpanContext,
@@ -138,11 +136,14 @@ pub fn all() -> Vec<(&'static str, String, Vec<u8>)> {
             binary::encode_emit_batch(spans),
         );
     }
-    add("propagation_headers", "sampled", vec![headers(true)]);
-    add("propagation_headers", "unsampled", vec![headers(false)]);
+    for name in crate::PROPAGATORS {
+        let target = propagation_target(name);
+        add(target, "sampled", vec![headers(name, true)]);
+        add(target, "unsampled", vec![headers(name, false)]);
+    }
     add(
-        "propagation_headers",
-        "binary",
+        propagation_target("ocbinary"),
+        "bytes",
         vec![propagation::to_bytes(&context(true)).to_vec()],
     );
     seeds
@@ -160,23 +161,26 @@ fn context(sampled: bool) -> SpanContext {
     )
 }
 
-/// Every propagator's headers for one context with baggage, one value per line in the order
-/// [`crate::header_names`] reads them.
-fn headers(sampled: bool) -> Vec<u8> {
+/// The target of the propagator `name`, as a `'static` name.
+fn propagation_target(name: &str) -> &'static str {
+    Box::leak(format!("propagation_{name}").into_boxed_str())
+}
+
+/// What the propagator `name` writes for one context with baggage, one value per line in the
+/// order [`crate::header_names`] reads them.
+fn headers(name: &str, sampled: bool) -> Vec<u8> {
     let mut baggage = Baggage::new();
     baggage
-        .insert("user", "alice")
+        .insert("key", "alice")
         .expect("a valid baggage entry");
     let cx = PropagationContext::new(context(sampled)).with_baggage(baggage);
     let mut carrier: HashMap<String, String> = HashMap::new();
-    for name in PROPAGATOR_NAMES {
-        if let Some(propagator) = propagator_by_name(name) {
-            propagator.inject(&cx, &mut carrier);
-        }
+    if let Some(propagator) = propagator_by_name(name) {
+        propagator.inject(&cx, &mut carrier);
     }
-    let lines: Vec<String> = crate::header_names()
+    let lines: Vec<String> = crate::header_names(name)
         .iter()
-        .map(|name| carrier.get(name).cloned().unwrap_or_default())
+        .map(|header| carrier.get(header).cloned().unwrap_or_default())
         .collect();
     lines.join("\n").into_bytes()
 }
