@@ -13,7 +13,7 @@ mod rotel;
 
 use rotel::{Rotel, DEADLINE};
 use threadline::{KeyValue, SpanData, SpanKind, Status, StatusCode, Tracer};
-use threadline_export::{Compression, OtlpConfig, OtlpExporter, OtlpProtocol};
+use threadline_export::{Compression, OtlpConfig, OtlpExporter, OtlpProtocol, RetryPolicy};
 
 /// The quickstart's shape plus every kind of detail: a SERVER root with typed attributes and
 /// an error status, ten CLIENT children with an event each.
@@ -153,4 +153,80 @@ fn rotel_receives_otlp_grpc() {
 #[ignore = "needs the rotel collector that scripts/ci installs (THREADLINE_ROTEL_AGENT)"]
 fn rotel_receives_otlp_grpc_gzip() {
     export_and_check(OtlpProtocol::Grpc, Compression::Gzip);
+}
+
+/// The collector goes away mid-stream and comes back on the same ports: the batch sent while it
+/// is away fails within the exporter's timeout and is counted, nothing panics, and the next
+/// batch reaches the new collector over a fresh connection.
+fn going_away_and_coming_back(protocol: OtlpProtocol) {
+    let first = Rotel::start();
+    let (http_port, grpc_port) = (first.http_port, first.grpc_port);
+    let endpoint = match protocol {
+        OtlpProtocol::Grpc => first.grpc_url(),
+        OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => first.http_url(),
+    };
+    let exporter = OtlpExporter::new(OtlpConfig {
+        endpoint,
+        protocol,
+        timeout: std::time::Duration::from_secs(1),
+        retry: RetryPolicy {
+            initial_backoff: std::time::Duration::from_millis(20),
+            max_backoff: std::time::Duration::from_millis(100),
+        },
+        ..OtlpConfig::default()
+    })
+    .expect("exporter");
+    let tracer = Tracer::builder()
+        .service_name("interop-rotel")
+        .batch_exporter(exporter)
+        .build();
+
+    drop(tracer.span("before"));
+    drop(tracer.span("sentinel"));
+    tracer.flush(DEADLINE).expect("flush");
+    let names: Vec<_> = first
+        .spans_before("sentinel")
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["before"]);
+    assert_eq!(tracer.stats().exported, 2);
+
+    drop(first);
+    drop(tracer.span("while away"));
+    // The flush returns once the exporter has given up on the batch.
+    let _ = tracer.flush(DEADLINE);
+    let stats = tracer.stats();
+    assert_eq!((stats.exported, stats.failed), (2, 1), "{stats:?}");
+
+    let second = Rotel::start_on(http_port, grpc_port);
+    drop(tracer.span("after"));
+    drop(tracer.span("sentinel"));
+    tracer.flush(DEADLINE).expect("flush");
+    let names: Vec<_> = second
+        .spans_before("sentinel")
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["after"]);
+    let stats = tracer.stats();
+    assert_eq!(
+        (stats.exported, stats.failed, stats.dropped),
+        (4, 1, 0),
+        "{stats:?}"
+    );
+    tracer.shutdown(DEADLINE).expect("shutdown");
+}
+
+#[test]
+#[ignore = "needs the rotel collector that scripts/ci installs (THREADLINE_ROTEL_AGENT)"]
+fn rotel_goes_away_and_comes_back_otlp_http() {
+    going_away_and_coming_back(OtlpProtocol::HttpProtobuf);
+}
+
+#[cfg(feature = "grpc")]
+#[test]
+#[ignore = "needs the rotel collector that scripts/ci installs (THREADLINE_ROTEL_AGENT)"]
+fn rotel_goes_away_and_comes_back_otlp_grpc() {
+    going_away_and_coming_back(OtlpProtocol::Grpc);
 }

@@ -36,10 +36,13 @@ impl Rotel {
     /// Starts the agent named by `THREADLINE_ROTEL_AGENT` and waits until both receivers
     /// accept connections.
     pub fn start() -> Rotel {
+        Rotel::start_on(free_port(), free_port())
+    }
+
+    /// Like [`Rotel::start`], on ports known in advance (a collector coming back where it was).
+    pub fn start_on(http_port: u16, grpc_port: u16) -> Rotel {
         let agent = std::env::var("THREADLINE_ROTEL_AGENT")
             .expect("THREADLINE_ROTEL_AGENT names the rotel-agent binary (scripts/ci sets it)");
-        let http_port = free_port();
-        let grpc_port = free_port();
         let mut child = Command::new(agent)
             .args([
                 "start",
