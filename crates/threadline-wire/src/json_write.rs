@@ -44,6 +44,21 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// `s` as a JSON string, when it is known to need no escaping.
+#[inline]
+pub(crate) fn clean_string(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
+/// Whether [`string`] would escape any byte of `s`.
+#[inline]
+pub(crate) fn needs_escaping(s: &str) -> bool {
+    any_escaped(s.as_bytes())
+}
+
 /// Whether any byte needs escaping: the words of eight bytes, and the last eight bytes (or the
 /// bytes of a shorter text one by one), without stopping early.
 #[inline]

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed as _, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
-use threadline::{ParseIdError, Resource, SpanData, SpanId, SpanKind, TraceId};
+use threadline::{ParseIdError, Resource, SpanData, SpanId, SpanKind, TraceId, Value};
 
 use super::model::{self, Decoder, Endpoint, TagValue, ZipkinAnnotation, ZipkinSpan};
 use crate::{json_write, quote, Decoded, Problem, SpanError};
@@ -100,13 +100,14 @@ pub fn encode_into(spans: &[SpanData], out: &mut Vec<u8>) {
     // the lists of one span's Zipkin form are reused for the next
     let (mut tags, mut annotations) = (Vec::new(), Vec::new());
     let mut resources = RenderedResources::default();
+    let mut clean = CleanStrings::default();
     for (i, span) in spans.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         let resource = resources.get(&span.resource);
         if fast_path_applies(span, resource) {
-            write_span_fast(out, span, resource, &mut annotations);
+            write_span_fast(out, span, resource, &mut clean, &mut annotations);
             continue;
         }
         let zipkin = model::from_span_data_reusing(span, tags, annotations);
@@ -365,6 +366,7 @@ fn write_span_fast<'a>(
     out: &mut Vec<u8>,
     span: &'a SpanData,
     resource: &RenderedResource<'_>,
+    clean: &mut CleanStrings,
     annotations: &mut Vec<ZipkinAnnotation<'a>>,
 ) {
     let mut ids = [0u8; 100];
@@ -388,7 +390,7 @@ fn write_span_fast<'a>(
     }
     if !span.name.is_empty() {
         out.extend_from_slice(b",\"name\":");
-        json_write::string(out, &span.name);
+        clean.write(out, &span.name);
     }
     let start_us = span.start_time_unix_nano / 1000;
     if start_us != 0 {
@@ -427,7 +429,12 @@ fn write_span_fast<'a>(
         if out.len() != first_tag_at {
             out.push(b',');
         }
-        write_tag(out, &kv.key, &model::tag_value(&kv.value));
+        clean.write(out, &kv.key);
+        out.push(b':');
+        match &kv.value {
+            Value::Str(text) => clean.write(out, text),
+            value => write_tag_value(out, &model::tag_value(value)),
+        }
     }
     if !resource.tags.is_empty() {
         if out.len() != first_tag_at {
@@ -439,7 +446,13 @@ fn write_span_fast<'a>(
         if out.len() != first_tag_at {
             out.push(b',');
         }
-        write_tag(out, key, &value);
+        clean.write(out, key);
+        out.push(b':');
+        match &value {
+            // borrowed from the span, or static
+            TagValue::Text(Cow::Borrowed(text)) => clean.write(out, text),
+            value => write_tag_value(out, value),
+        }
     });
     if out.len() == first_tag_at {
         out.truncate(tags_at);
@@ -449,11 +462,50 @@ fn write_span_fast<'a>(
     out.push(b'}');
 }
 
+/// The strings of a batch's spans found to need no escaping, by address and length, so that
+/// the keys and values every span repeats are scanned once. Only strings borrowed from the
+/// spans being encoded go in: they cannot change or go away while the batch is written.
+struct CleanStrings {
+    slots: [(usize, usize); 64],
+}
+
+impl Default for CleanStrings {
+    fn default() -> Self {
+        CleanStrings {
+            slots: [(0, 0); 64],
+        }
+    }
+}
+
+impl CleanStrings {
+    /// `s` as [`json_write::string`] writes it.
+    #[inline]
+    fn write(&mut self, out: &mut Vec<u8>, s: &str) {
+        let address = s.as_ptr() as usize;
+        let seen = (address, s.len());
+        let index = ((address >> 3) ^ (address >> 9) ^ s.len()) % 64;
+        let slot = &mut self.slots[index];
+        if *slot == seen {
+            json_write::clean_string(out, s);
+        } else if json_write::needs_escaping(s) {
+            json_write::string(out, s);
+        } else {
+            *slot = seen;
+            json_write::clean_string(out, s);
+        }
+    }
+}
+
 /// `"key":"value"`: Zipkin's tag values are strings.
 #[inline(always)]
 fn write_tag(out: &mut Vec<u8>, key: &str, value: &TagValue<'_>) {
     json_write::string(out, key);
     out.push(b':');
+    write_tag_value(out, value);
+}
+
+#[inline(always)]
+fn write_tag_value(out: &mut Vec<u8>, value: &TagValue<'_>) {
     match value {
         TagValue::Text(text) => json_write::string(out, text),
         // digits, signs, `.` and `e` need no escaping
