@@ -101,12 +101,20 @@ pub fn encode_into(spans: &[SpanData], out: &mut Vec<u8>) {
     let (mut tags, mut annotations) = (Vec::new(), Vec::new());
     let mut resources = RenderedResources::default();
     let mut clean = CleanStrings::default();
+    let mut last_fast = LastFastKeys::default();
     for (i, span) in spans.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         let resource = resources.get(&span.resource);
-        if fast_path_applies(span, resource) {
+        let fast = last_fast.matches(span) || {
+            let applies = fast_path_applies(span, resource);
+            if applies {
+                last_fast.remember(span);
+            }
+            applies
+        };
+        if fast {
             write_span_fast(out, span, resource, &mut clean, &mut annotations);
             continue;
         }
@@ -360,6 +368,37 @@ fn fast_path_applies(span: &SpanData, resource: &RenderedResource<'_>) -> bool {
     true
 }
 
+/// The resource and attribute keys of the last span [`fast_path_applies`] to: a span with the
+/// same resource and the same keys (the same strings in memory, as spans from one call site
+/// have) needs no new check. Only strings borrowed from the spans being encoded go in.
+#[derive(Default)]
+struct LastFastKeys {
+    resource: usize,
+    keys: Vec<(usize, usize)>,
+}
+
+impl LastFastKeys {
+    fn matches(&self, span: &SpanData) -> bool {
+        Arc::as_ptr(&span.resource) as usize == self.resource
+            && self.keys.len() == span.attributes.len()
+            && self
+                .keys
+                .iter()
+                .zip(&span.attributes)
+                .all(|(&key, kv)| key == (kv.key.as_ptr() as usize, kv.key.len()))
+    }
+
+    fn remember(&mut self, span: &SpanData) {
+        self.resource = Arc::as_ptr(&span.resource) as usize;
+        self.keys.clear();
+        self.keys.extend(
+            span.attributes
+                .iter()
+                .map(|kv| (kv.key.as_ptr() as usize, kv.key.len())),
+        );
+    }
+}
+
 /// [`write_span`] for a span that [`fast_path_applies`] to, straight from the span and its
 /// rendered resource.
 fn write_span_fast<'a>(
@@ -479,7 +518,7 @@ impl Default for CleanStrings {
 
 impl CleanStrings {
     /// `s` as [`json_write::string`] writes it.
-    #[inline]
+    #[inline(always)]
     fn write(&mut self, out: &mut Vec<u8>, s: &str) {
         let address = s.as_ptr() as usize;
         let seen = (address, s.len());

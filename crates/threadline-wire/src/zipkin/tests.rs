@@ -645,6 +645,7 @@ fn spans_of_shared_resources() -> impl proptest::strategy::Strategy<Value = Vec<
             0..3u8,
             any::<bool>(),
             0..3u32,
+            any::<bool>(),
         ),
         0..8,
     );
@@ -658,11 +659,15 @@ fn spans_of_shared_resources() -> impl proptest::strategy::Strategy<Value = Vec<
                 })
             })
             .collect();
+        let mut previous: Vec<KeyValue> = Vec::new();
         spans
             .into_iter()
             .enumerate()
             .map(
-                |(i, (resource, attributes, kind, status, scoped, dropped))| {
+                |(i, (resource, attributes, kind, status, scoped, dropped, repeat))| {
+                    // the same keys as the span before, the same strings in memory
+                    let attributes = if repeat { previous.clone() } else { attributes };
+                    previous.clone_from(&attributes);
                     let mut span = span();
                     span.span_id = SpanId(i as u64 + 1);
                     span.parent_span_id = (i % 2 == 1).then_some(SpanId(0xabc));
