@@ -718,3 +718,28 @@ proptest::proptest! {
         proptest::prop_assert_eq!(String::from_utf8(body).unwrap(), String::from_utf8(oracle).unwrap());
     }
 }
+
+#[test]
+fn json_of_more_resources_than_are_kept_rendered_is_what_serde_wrote() {
+    let resources: Vec<Arc<Resource>> = (0..40)
+        .map(|i| {
+            Arc::new(Resource {
+                service_name: format!("svc{i}").into(),
+                attributes: vec![KeyValue::new("r", i64::from(i)), KeyValue::new("a", "x")],
+            })
+        })
+        .collect();
+    // every resource comes back after the others pushed it out
+    let spans: Vec<SpanData> = (0..120)
+        .map(|i| {
+            let mut span = span();
+            span.resource = Arc::clone(&resources[(i * 7) % resources.len()]);
+            span.attributes = vec![KeyValue::new(if i % 5 == 0 { "a" } else { "b" }, "y")];
+            span
+        })
+        .collect();
+    assert_eq!(
+        String::from_utf8(zjson::encode(&spans)).unwrap(),
+        String::from_utf8(zjson::oracle::encode(&spans)).unwrap()
+    );
+}
