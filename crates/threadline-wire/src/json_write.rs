@@ -44,6 +44,21 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// `s` as a JSON string, when it is known to need no escaping.
+#[inline]
+pub(crate) fn clean_string(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
+/// Whether [`string`] would escape any byte of `s`.
+#[inline]
+pub(crate) fn needs_escaping(s: &str) -> bool {
+    any_escaped(s.as_bytes())
+}
+
 /// Whether any byte needs escaping: the words of eight bytes, and the last eight bytes (or the
 /// bytes of a shorter text one by one), without stopping early.
 #[inline]
@@ -122,10 +137,31 @@ pub(crate) fn finite_f64(x: f64, write: impl FnOnce(&str)) -> bool {
 /// `n` as 16 lowercase hex digits.
 pub(crate) fn hex_u64(out: &mut Vec<u8>, n: u64) {
     let mut digits = [0u8; 16];
-    for (i, digit) in digits.iter_mut().enumerate() {
-        *digit = HEX[((n >> (60 - 4 * i)) & 0xf) as usize];
-    }
+    hex_u64_into(&mut digits, n);
     out.extend_from_slice(&digits);
+}
+
+/// `n` as 16 lowercase hex digits, into `digits`.
+#[inline]
+pub(crate) fn hex_u64_into(digits: &mut [u8], n: u64) {
+    if let Some(digits) = digits.get_mut(..16) {
+        digits[..8].copy_from_slice(&hex_u32(n >> 32).to_be_bytes());
+        digits[8..].copy_from_slice(&hex_u32(n).to_be_bytes());
+    }
+}
+
+/// The low 32 bits of `n` as eight hex digits, the first in the highest byte: each nibble
+/// spread into a byte of its own, then turned into its digit in all eight bytes at once.
+#[inline]
+fn hex_u32(n: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let x = n & 0xffff_ffff;
+    let x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    let x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+    let nibbles = (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    // 1 in each byte whose nibble is 10 or more, which `a`..`f` start 39 after `0` + 10
+    let letters = ((nibbles + ONES * 6) >> 4) & ONES;
+    nibbles + ONES * u64::from(b'0') + letters * 39
 }
 
 /// An attribute value as [`crate::json_value::to_json`] gives it, written as text: arrays as
@@ -233,5 +269,21 @@ mod tests {
             );
         }
         assert_eq!(text(|out| hex_u64(out, 0xab)), "00000000000000ab");
+        for n in [
+            0,
+            u64::MAX,
+            0x0123_4567_89ab_cdef,
+            0xfedc_ba98_7654_3210,
+            0x9a9a_0f0f_a0a0_1234,
+        ] {
+            assert_eq!(text(|out| hex_u64(out, n)), format!("{n:016x}"));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hex_digits_are_format_x(n: u64) {
+            proptest::prop_assert_eq!(text(|out| hex_u64(out, n)), format!("{n:016x}"));
+        }
     }
 }

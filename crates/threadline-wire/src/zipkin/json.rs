@@ -22,13 +22,14 @@
 //! assert_eq!(spans[0].end_time_unix_nano, 1_700_000_000_002_500_000);
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
-
 use std::io::Write as _;
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed as _, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
-use threadline::{ParseIdError, SpanData, SpanId, SpanKind, TraceId};
+use threadline::{ParseIdError, Resource, SpanData, SpanId, SpanKind, TraceId, Value};
 
 use super::model::{self, Decoder, Endpoint, TagValue, ZipkinAnnotation, ZipkinSpan};
 use crate::{json_write, quote, Decoded, Problem, SpanError};
@@ -98,9 +99,24 @@ pub fn encode_into(spans: &[SpanData], out: &mut Vec<u8>) {
     out.push(b'[');
     // the lists of one span's Zipkin form are reused for the next
     let (mut tags, mut annotations) = (Vec::new(), Vec::new());
+    let mut resources = RenderedResources::default();
+    let mut clean = CleanStrings::default();
+    let mut last_fast = LastFastKeys::default();
     for (i, span) in spans.iter().enumerate() {
         if i > 0 {
             out.push(b',');
+        }
+        let resource = resources.get(&span.resource);
+        let fast = last_fast.matches(span) || {
+            let applies = fast_path_applies(span, resource);
+            if applies {
+                last_fast.remember(span);
+            }
+            applies
+        };
+        if fast {
+            write_span_fast(out, span, resource, &mut clean, &mut annotations);
+            continue;
         }
         let zipkin = model::from_span_data_reusing(span, tags, annotations);
         write_span(out, &zipkin);
@@ -220,37 +236,14 @@ fn write_span(out: &mut Vec<u8>, span: &ZipkinSpan<'_>) {
         out.extend_from_slice(b",\"remoteEndpoint\":");
         write_endpoint(out, endpoint);
     }
-    if !span.annotations.is_empty() {
-        out.extend_from_slice(b",\"annotations\":[");
-        for (i, annotation) in span.annotations.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"timestamp\":");
-            json_write::u64(out, annotation.timestamp);
-            out.extend_from_slice(b",\"value\":");
-            json_write::string(out, &annotation.value);
-            out.push(b'}');
-        }
-        out.push(b']');
-    }
+    write_annotations(out, &span.annotations);
     if !span.tags.is_empty() {
         out.extend_from_slice(b",\"tags\":{");
         for (i, (key, value)) in span.tags.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            json_write::string(out, key);
-            out.push(b':');
-            match value {
-                TagValue::Text(text) => json_write::string(out, text),
-                // digits, signs, `.` and `e` need no escaping
-                number => number.with_text(|text| {
-                    out.push(b'"');
-                    out.extend_from_slice(text.as_bytes());
-                    out.push(b'"');
-                }),
-            }
+            write_tag(out, key, value);
         }
         out.push(b'}');
     }
@@ -261,6 +254,324 @@ fn write_span(out: &mut Vec<u8>, span: &ZipkinSpan<'_>) {
         out.extend_from_slice(b",\"shared\":true");
     }
     out.push(b'}');
+}
+
+/// What a resource adds to each of its spans, written once per batch: the local endpoint and
+/// the tags from its attributes, as JSON text.
+struct RenderedResource<'a> {
+    resource: &'a Resource,
+    /// `,"localEndpoint":{...}`, or nothing when the endpoint is empty.
+    local_endpoint: Vec<u8>,
+    /// The resource's tags, `"key":"value"` separated by commas.
+    tags: Vec<u8>,
+    /// The keys of those tags.
+    keys: Vec<&'a str>,
+    /// The [`model::key_bit`]s of `keys` and of [`model::MAPPING_KEYS`].
+    bits: u128,
+    /// Whether no tag of the resource has a key of [`model::MAPPING_KEYS`], whose tags would
+    /// replace its value in place.
+    mapping_free: bool,
+}
+
+impl<'a> RenderedResource<'a> {
+    fn new(resource: &'a Resource) -> Self {
+        let (endpoint, host_ip_in_endpoint) = model::local_endpoint(resource);
+        let mut local_endpoint = Vec::new();
+        if !endpoint.is_empty() {
+            local_endpoint.extend_from_slice(b",\"localEndpoint\":");
+            write_endpoint(&mut local_endpoint, &endpoint);
+        }
+        let resource_tags = model::resource_tags(resource, host_ip_in_endpoint);
+        let mut tags = Vec::new();
+        let mut keys = Vec::with_capacity(resource_tags.len());
+        let mut bits = 0;
+        for (i, (key, value)) in resource_tags.iter().enumerate() {
+            if i > 0 {
+                tags.push(b',');
+            }
+            write_tag(&mut tags, key, value);
+            // borrowed from the resource's attributes
+            if let Cow::Borrowed(key) = key {
+                keys.push(*key);
+            }
+            bits |= model::key_bit(key);
+        }
+        let mapping_free = !keys.iter().any(|key| model::MAPPING_KEYS.contains(key));
+        for key in model::MAPPING_KEYS {
+            bits |= model::key_bit(key);
+        }
+        RenderedResource {
+            resource,
+            local_endpoint,
+            tags,
+            keys,
+            bits,
+            mapping_free,
+        }
+    }
+}
+
+/// The resources of a batch rendered so far, found by `Arc` pointer.
+#[derive(Default)]
+struct RenderedResources<'a> {
+    rendered: Vec<RenderedResource<'a>>,
+}
+
+impl<'a> RenderedResources<'a> {
+    /// Most batches hold spans of one resource or a few; past this many, the oldest go.
+    const MOST: usize = 16;
+
+    fn get(&mut self, resource: &'a Arc<Resource>) -> &RenderedResource<'a> {
+        let resource: &'a Resource = resource;
+        let found = self
+            .rendered
+            .iter()
+            .position(|r| std::ptr::eq(r.resource, resource));
+        let index = match found {
+            Some(index) => index,
+            None => {
+                if self.rendered.len() == Self::MOST {
+                    self.rendered.remove(0);
+                }
+                self.rendered.push(RenderedResource::new(resource));
+                self.rendered.len() - 1
+            }
+        };
+        &self.rendered[index]
+    }
+}
+
+/// Whether [`write_span_fast`] writes what [`write_span`] writes for the span's Zipkin form:
+/// when each attribute becomes a tag of its own, after the attributes before it and before the
+/// resource's tags and the mapping's, that is when no two attributes share a key and none has
+/// the key of a resource tag or of a mapping tag (`error` among them, whose `false` is dropped).
+fn fast_path_applies(span: &SpanData, resource: &RenderedResource<'_>) -> bool {
+    if !resource.mapping_free {
+        return false;
+    }
+    let mut seen = resource.bits;
+    for (i, kv) in span.attributes.iter().enumerate() {
+        let key = kv.key.as_ref();
+        let bit = model::key_bit(key);
+        // most keys are new, and their bit says so without comparing them with every key
+        if seen & bit != 0
+            && (model::MAPPING_KEYS.contains(&key)
+                || resource.keys.contains(&key)
+                || span.attributes[..i]
+                    .iter()
+                    .any(|earlier| earlier.key == key))
+        {
+            return false;
+        }
+        seen |= bit;
+    }
+    true
+}
+
+/// The resource and attribute keys of the last span [`fast_path_applies`] to: a span with the
+/// same resource and the same keys (the same strings in memory, as spans from one call site
+/// have) needs no new check. Only strings borrowed from the spans being encoded go in.
+#[derive(Default)]
+struct LastFastKeys {
+    resource: usize,
+    keys: Vec<(usize, usize)>,
+}
+
+impl LastFastKeys {
+    fn matches(&self, span: &SpanData) -> bool {
+        Arc::as_ptr(&span.resource) as usize == self.resource
+            && self.keys.len() == span.attributes.len()
+            && self
+                .keys
+                .iter()
+                .zip(&span.attributes)
+                .all(|(&key, kv)| key == (kv.key.as_ptr() as usize, kv.key.len()))
+    }
+
+    fn remember(&mut self, span: &SpanData) {
+        self.resource = Arc::as_ptr(&span.resource) as usize;
+        self.keys.clear();
+        self.keys.extend(
+            span.attributes
+                .iter()
+                .map(|kv| (kv.key.as_ptr() as usize, kv.key.len())),
+        );
+    }
+}
+
+/// [`write_span`] for a span that [`fast_path_applies`] to, straight from the span and its
+/// rendered resource.
+fn write_span_fast<'a>(
+    out: &mut Vec<u8>,
+    span: &'a SpanData,
+    resource: &RenderedResource<'_>,
+    clean: &mut CleanStrings,
+    annotations: &mut Vec<ZipkinAnnotation<'a>>,
+) {
+    let mut ids = [0u8; 100];
+    ids[..12].copy_from_slice(b"{\"traceId\":\"");
+    json_write::hex_u64_into(&mut ids[12..28], (span.trace_id.0 >> 64) as u64);
+    json_write::hex_u64_into(&mut ids[28..44], span.trace_id.0 as u64);
+    let mut len = 44;
+    if let Some(parent) = span.parent_span_id {
+        ids[len..len + 14].copy_from_slice(b"\",\"parentId\":\"");
+        json_write::hex_u64_into(&mut ids[len + 14..len + 30], parent.0);
+        len += 30;
+    }
+    ids[len..len + 8].copy_from_slice(b"\",\"id\":\"");
+    json_write::hex_u64_into(&mut ids[len + 8..len + 24], span.span_id.0);
+    ids[len + 24] = b'"';
+    out.extend_from_slice(&ids[..len + 25]);
+    if let Some(kind) = kind_name(span.kind) {
+        out.extend_from_slice(b",\"kind\":\"");
+        out.extend_from_slice(kind.as_bytes());
+        out.push(b'"');
+    }
+    if !span.name.is_empty() {
+        out.extend_from_slice(b",\"name\":");
+        clean.write(out, &span.name);
+    }
+    let start_us = span.start_time_unix_nano / 1000;
+    if start_us != 0 {
+        out.extend_from_slice(b",\"timestamp\":");
+        json_write::u64(out, start_us);
+    }
+    // Zipkin rounds durations under 1 µs up; an end of 0 means the end is unknown.
+    if span.end_time_unix_nano != 0 {
+        let end_us = span.end_time_unix_nano / 1000;
+        out.extend_from_slice(b",\"duration\":");
+        json_write::u64(out, end_us.saturating_sub(start_us).max(1));
+    }
+    out.extend_from_slice(&resource.local_endpoint);
+    let remote_endpoint = match span.kind {
+        SpanKind::Client | SpanKind::Producer => {
+            model::remote_endpoint(&span.attributes, &model::OUTGOING_PEER_KEYS)
+        }
+        SpanKind::Server | SpanKind::Consumer => {
+            model::remote_endpoint(&span.attributes, &model::INCOMING_PEER_KEYS)
+        }
+        SpanKind::Internal | SpanKind::Unspecified => None,
+    };
+    if let Some(endpoint) = &remote_endpoint {
+        out.extend_from_slice(b",\"remoteEndpoint\":");
+        write_endpoint(out, endpoint);
+    }
+    if !span.annotations.is_empty() || !span.message_events.is_empty() {
+        annotations.clear();
+        model::fill_annotations(span, annotations);
+        write_annotations(out, annotations);
+    }
+    let tags_at = out.len();
+    out.extend_from_slice(b",\"tags\":{");
+    let first_tag_at = out.len();
+    for kv in &span.attributes {
+        if out.len() != first_tag_at {
+            out.push(b',');
+        }
+        clean.write(out, &kv.key);
+        out.push(b':');
+        match &kv.value {
+            Value::Str(text) => clean.write(out, text),
+            value => write_tag_value(out, &model::tag_value(value)),
+        }
+    }
+    if !resource.tags.is_empty() {
+        if out.len() != first_tag_at {
+            out.push(b',');
+        }
+        out.extend_from_slice(&resource.tags);
+    }
+    model::mapping_tags(span, |key, value| {
+        if out.len() != first_tag_at {
+            out.push(b',');
+        }
+        clean.write(out, key);
+        out.push(b':');
+        match &value {
+            // borrowed from the span, or static
+            TagValue::Text(Cow::Borrowed(text)) => clean.write(out, text),
+            value => write_tag_value(out, value),
+        }
+    });
+    if out.len() == first_tag_at {
+        out.truncate(tags_at);
+    } else {
+        out.push(b'}');
+    }
+    out.push(b'}');
+}
+
+/// The strings of a batch's spans found to need no escaping, by address and length, so that
+/// the keys and values every span repeats are scanned once. Only strings borrowed from the
+/// spans being encoded go in: they cannot change or go away while the batch is written.
+struct CleanStrings {
+    slots: [(usize, usize); 64],
+}
+
+impl Default for CleanStrings {
+    fn default() -> Self {
+        CleanStrings {
+            slots: [(0, 0); 64],
+        }
+    }
+}
+
+impl CleanStrings {
+    /// `s` as [`json_write::string`] writes it.
+    #[inline(always)]
+    fn write(&mut self, out: &mut Vec<u8>, s: &str) {
+        let address = s.as_ptr() as usize;
+        let seen = (address, s.len());
+        let index = ((address >> 3) ^ (address >> 9) ^ s.len()) % 64;
+        let slot = &mut self.slots[index];
+        if *slot == seen {
+            json_write::clean_string(out, s);
+        } else if json_write::needs_escaping(s) {
+            json_write::string(out, s);
+        } else {
+            *slot = seen;
+            json_write::clean_string(out, s);
+        }
+    }
+}
+
+/// `"key":"value"`: Zipkin's tag values are strings.
+#[inline(always)]
+fn write_tag(out: &mut Vec<u8>, key: &str, value: &TagValue<'_>) {
+    json_write::string(out, key);
+    out.push(b':');
+    write_tag_value(out, value);
+}
+
+#[inline(always)]
+fn write_tag_value(out: &mut Vec<u8>, value: &TagValue<'_>) {
+    match value {
+        TagValue::Text(text) => json_write::string(out, text),
+        // digits, signs, `.` and `e` need no escaping
+        number => number.with_text(|text| {
+            out.push(b'"');
+            out.extend_from_slice(text.as_bytes());
+            out.push(b'"');
+        }),
+    }
+}
+
+fn write_annotations(out: &mut Vec<u8>, annotations: &[ZipkinAnnotation<'_>]) {
+    if annotations.is_empty() {
+        return;
+    }
+    out.extend_from_slice(b",\"annotations\":[");
+    for (i, annotation) in annotations.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"timestamp\":");
+        json_write::u64(out, annotation.timestamp);
+        out.extend_from_slice(b",\"value\":");
+        json_write::string(out, &annotation.value);
+        out.push(b'}');
+    }
+    out.push(b']');
 }
 
 fn kind_name(kind: SpanKind) -> Option<&'static str> {

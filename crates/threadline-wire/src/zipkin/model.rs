@@ -43,7 +43,7 @@ pub(crate) mod tag {
 
 /// The attributes that name a CLIENT or PRODUCER span's peer, best first, each with the
 /// attribute that holds its port (the OpenTelemetry Zipkin exporter's ranking).
-const OUTGOING_PEER_KEYS: [(&str, Option<&str>); 11] = [
+pub(crate) const OUTGOING_PEER_KEYS: [(&str, Option<&str>); 11] = [
     (tag::PEER_SERVICE, None),
     ("server.address", Some("server.port")),
     ("net.peer.name", Some("net.peer.port")),
@@ -60,7 +60,7 @@ const OUTGOING_PEER_KEYS: [(&str, Option<&str>); 11] = [
 /// The same for a SERVER or CONSUMER span, whose peer is its caller (`server.address` names the
 /// span's own side there). These include the attributes the decoder writes, so that a decoded
 /// span's remote endpoint is written again.
-const INCOMING_PEER_KEYS: [(&str, Option<&str>); 4] = [
+pub(crate) const INCOMING_PEER_KEYS: [(&str, Option<&str>); 4] = [
     (tag::PEER_SERVICE, None),
     (tag::NETWORK_PEER_ADDRESS, Some(tag::NETWORK_PEER_PORT)),
     ("client.address", Some("client.port")),
@@ -220,7 +220,7 @@ pub(crate) fn from_span_data_reusing<'a>(
 
 /// The local endpoint, and whether it holds all of the resource's `host.ip` exactly as the
 /// decoder will rebuild it (`[ipv4]`, `[ipv6]` or `[ipv4, ipv6]`), so no tag is needed for it.
-fn local_endpoint(resource: &Resource) -> (Endpoint<'_>, bool) {
+pub(crate) fn local_endpoint(resource: &Resource) -> (Endpoint<'_>, bool) {
     let mut endpoint = Endpoint {
         service_name: (!resource.service_name.is_empty())
             .then(|| Cow::Borrowed(resource.service_name.as_ref())),
@@ -256,7 +256,7 @@ fn local_endpoint(resource: &Resource) -> (Endpoint<'_>, bool) {
     (endpoint, exact)
 }
 
-fn remote_endpoint<'a>(
+pub(crate) fn remote_endpoint<'a>(
     attributes: &'a [KeyValue],
     ranking: &[(&str, Option<&str>)],
 ) -> Option<Endpoint<'a>> {
@@ -302,7 +302,7 @@ struct TagWriter<'a> {
 }
 
 /// One of 128 bits for a key, from its length and three of its bytes.
-fn key_bit(key: &str) -> u128 {
+pub(crate) fn key_bit(key: &str) -> u128 {
     let b = key.as_bytes();
     let byte = |i: usize| u32::from(b.get(i).copied().unwrap_or(0));
     let h = (b.len() as u32).wrapping_mul(0x9e37_79b1)
@@ -342,6 +342,17 @@ impl<'a> TagWriter<'a> {
         self.tags
     }
 
+    /// The resource's attributes that the span's do not override, less those the local endpoint
+    /// carries.
+    fn add_resource(&mut self, resource: &'a Resource, host_ip_in_endpoint: bool) {
+        for kv in &resource.attributes {
+            let in_endpoint = host_ip_in_endpoint && kv.key == tag::HOST_IP;
+            if kv.key != tag::SERVICE_NAME && !in_endpoint {
+                self.set_attribute(kv, false);
+            }
+        }
+    }
+
     #[inline(always)]
     fn set_attribute(&mut self, kv: &'a KeyValue, override_existing: bool) {
         if !override_existing && self.position(&kv.key, key_bit(&kv.key)).is_some() {
@@ -376,34 +387,68 @@ fn fill_tags<'a>(
     for kv in &span.attributes {
         tags.set_attribute(kv, true);
     }
-    for kv in &span.resource.attributes {
-        let in_endpoint = host_ip_in_endpoint && kv.key == tag::HOST_IP;
-        if kv.key != tag::SERVICE_NAME && !in_endpoint {
-            tags.set_attribute(kv, false);
-        }
-    }
+    tags.add_resource(&span.resource, host_ip_in_endpoint);
+    mapping_tags(span, |key, value| tags.set(key, value));
+    tags.finish()
+}
+
+/// The tags a resource adds to a span none of whose attributes has the key of one of them, in
+/// their order: what [`fill_tags`] writes for the resource in that case.
+pub(crate) fn resource_tags(
+    resource: &Resource,
+    host_ip_in_endpoint: bool,
+) -> Vec<(Text<'_>, TagValue<'_>)> {
+    let mut tags = TagWriter {
+        tags: Vec::with_capacity(resource.attributes.len()),
+        len: 0,
+        seen: 0,
+    };
+    tags.add_resource(resource, host_ip_in_endpoint);
+    tags.finish()
+}
+
+/// Every key [`mapping_tags`] may write.
+pub(crate) const MAPPING_KEYS: [&str; 12] = [
+    tag::STATUS_CODE,
+    tag::ERROR,
+    tag::CENSUS_STATUS_CODE,
+    tag::STATUS_DESCRIPTION,
+    tag::STATUS_DETAILS,
+    tag::SCOPE_NAME,
+    tag::LIBRARY_NAME,
+    tag::DROPPED_ATTRIBUTES,
+    tag::DROPPED_EVENTS,
+    tag::DROPPED_MESSAGE_EVENTS,
+    tag::DROPPED_LINKS,
+    tag::STACK_TRACE,
+];
+
+/// The tags this mapping owns (status, scope, dropped counts, stack trace), in their order,
+/// each key at most once and always one of [`MAPPING_KEYS`].
+#[inline(always)]
+pub(crate) fn mapping_tags<'a>(span: &'a SpanData, mut set: impl FnMut(&'a str, TagValue<'a>)) {
     if let Some(status) = &span.status {
         let description = status.description();
         if status.is_ok() {
-            tags.set(tag::STATUS_CODE, text("OK"));
+            set(tag::STATUS_CODE, text("OK"));
         } else {
-            tags.set(tag::STATUS_CODE, text("ERROR"));
-            tags.set(tag::ERROR, text(description));
-            tags.set(
+            set(tag::STATUS_CODE, text("ERROR"));
+            set(tag::ERROR, text(description));
+            set(
                 tag::CENSUS_STATUS_CODE,
                 text(status.canonical_code().name()),
             );
         }
         if !description.is_empty() {
-            tags.set(tag::STATUS_DESCRIPTION, text(description));
+            set(tag::STATUS_DESCRIPTION, text(description));
         }
         if let Some(details) = status.details() {
-            tags.set(tag::STATUS_DETAILS, text(details));
+            set(tag::STATUS_DETAILS, text(details));
         }
     }
     if !span.scope.is_empty() {
-        tags.set(tag::SCOPE_NAME, text(&span.scope));
-        tags.set(tag::LIBRARY_NAME, text(&span.scope));
+        set(tag::SCOPE_NAME, text(&span.scope));
+        set(tag::LIBRARY_NAME, text(&span.scope));
     }
     let dropped = &span.dropped;
     let events = dropped.annotations.saturating_add(dropped.message_events);
@@ -418,13 +463,12 @@ fn fill_tags<'a>(
         (tag::DROPPED_LINKS, links),
     ] {
         if count != 0 {
-            tags.set(key, TagValue::Int(i64::from(count)));
+            set(key, TagValue::Int(i64::from(count)));
         }
     }
     if let Some(stack_trace) = &span.stack_trace {
-        tags.set(tag::STACK_TRACE, text(stack_trace));
+        set(tag::STACK_TRACE, text(stack_trace));
     }
-    tags.finish()
 }
 
 fn text(text: &str) -> TagValue<'_> {
@@ -436,7 +480,7 @@ fn text(text: &str) -> TagValue<'_> {
 /// infinities, so those are spelled out), booleans lowercase, arrays as a JSON list, bytes as
 /// base64.
 #[inline(always)]
-fn tag_value(value: &Value) -> TagValue<'_> {
+pub(crate) fn tag_value(value: &Value) -> TagValue<'_> {
     match value {
         Value::Str(text) => TagValue::Text(Cow::Borrowed(text)),
         Value::I64(n) => TagValue::Int(*n),
@@ -473,7 +517,7 @@ fn from_json(value: Json) -> Value {
     }
 }
 
-fn fill_annotations<'a>(span: &'a SpanData, out: &mut Vec<ZipkinAnnotation<'a>>) {
+pub(crate) fn fill_annotations<'a>(span: &'a SpanData, out: &mut Vec<ZipkinAnnotation<'a>>) {
     out.reserve(span.annotations.len() + span.message_events.len());
     out.extend(span.annotations.iter().map(|a| ZipkinAnnotation {
         timestamp: a.time_unix_nano / 1000,

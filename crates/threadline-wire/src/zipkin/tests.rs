@@ -588,3 +588,158 @@ proptest::proptest! {
         proptest::prop_assert_eq!(String::from_utf8(body).unwrap(), String::from_utf8(oracle).unwrap());
     }
 }
+
+/// Keys that clash: with each other, with the resource's, with the mapping's own tags, and
+/// with the keys the local endpoint takes.
+const CLASHING_KEYS: [&str; 12] = [
+    "a",
+    "b",
+    "service.version",
+    "service.name",
+    "host.ip",
+    "error",
+    "otel.status_code",
+    "otel.scope.name",
+    "otel.dropped_links_count",
+    "peer.service",
+    "k\"ey\n",
+    "clé",
+];
+
+fn clashing_attributes() -> impl proptest::strategy::Strategy<Value = Vec<KeyValue>> {
+    use proptest::prelude::*;
+    let value = prop_oneof![
+        Just(Value::from("v")),
+        Just(Value::from("false")),
+        Just(Value::from("tab\there \"quoted\" \\ é")),
+        Just(Value::from("10.0.0.1")),
+        Just(Value::from(vec!["192.168.0.9", "::9"])),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        any::<bool>().prop_map(Value::from),
+    ];
+    proptest::collection::vec((0..CLASHING_KEYS.len(), value), 0..6).prop_map(|pairs| {
+        pairs
+            .into_iter()
+            .map(|(key, value)| KeyValue::new(CLASHING_KEYS[key], value))
+            .collect()
+    })
+}
+
+/// Spans of up to three resources shared by `Arc`, interleaved, with attribute keys that
+/// clash in every way the tags can.
+fn spans_of_shared_resources() -> impl proptest::strategy::Strategy<Value = Vec<SpanData>> {
+    use proptest::prelude::*;
+    let resources = proptest::collection::vec(
+        (
+            prop_oneof![Just(""), Just("svc"), Just("s\"vc")],
+            clashing_attributes(),
+        ),
+        1..4,
+    );
+    let spans = proptest::collection::vec(
+        (
+            0..3usize,
+            clashing_attributes(),
+            0..5u8,
+            0..3u8,
+            any::<bool>(),
+            0..3u32,
+            any::<bool>(),
+        ),
+        0..8,
+    );
+    (resources, spans).prop_map(|(resources, spans)| {
+        let resources: Vec<Arc<Resource>> = resources
+            .into_iter()
+            .map(|(service_name, attributes)| {
+                Arc::new(Resource {
+                    service_name: service_name.into(),
+                    attributes,
+                })
+            })
+            .collect();
+        let mut previous: Vec<KeyValue> = Vec::new();
+        spans
+            .into_iter()
+            .enumerate()
+            .map(
+                |(i, (resource, attributes, kind, status, scoped, dropped, repeat))| {
+                    // the same keys as the span before, the same strings in memory
+                    let attributes = if repeat { previous.clone() } else { attributes };
+                    previous.clone_from(&attributes);
+                    let mut span = span();
+                    span.span_id = SpanId(i as u64 + 1);
+                    span.parent_span_id = (i % 2 == 1).then_some(SpanId(0xabc));
+                    span.resource = Arc::clone(&resources[resource % resources.len()]);
+                    span.attributes = attributes;
+                    span.kind = [
+                        SpanKind::Internal,
+                        SpanKind::Client,
+                        SpanKind::Server,
+                        SpanKind::Producer,
+                        SpanKind::Consumer,
+                    ][usize::from(kind)];
+                    span.status = match status {
+                        0 => None,
+                        1 => Some(Status::ok()),
+                        _ => Some(Status::new(StatusCode::Internal, "it \"broke\"")),
+                    };
+                    if scoped {
+                        span.scope = "scope".into();
+                    }
+                    span.dropped.links = dropped;
+                    if i % 3 == 0 {
+                        span.annotations.push(Annotation {
+                            time_unix_nano: START + 5_000,
+                            description: "cache miss".into(),
+                            attributes: vec![KeyValue::new("key", "order:1")],
+                            dropped_attributes_count: 0,
+                        });
+                    }
+                    span
+                },
+            )
+            .collect()
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+    /// Resources rendered once per batch, and spans written without building their Zipkin
+    /// form, give what `serde` wrote, whatever keys the span and its resource share.
+    #[test]
+    fn json_of_shared_resources_and_clashing_keys_is_what_serde_wrote(
+        spans in spans_of_shared_resources()
+    ) {
+        let body = zjson::encode(&spans);
+        let oracle = zjson::oracle::encode(&spans);
+        proptest::prop_assert_eq!(String::from_utf8(body).unwrap(), String::from_utf8(oracle).unwrap());
+    }
+}
+
+#[test]
+fn json_of_more_resources_than_are_kept_rendered_is_what_serde_wrote() {
+    let resources: Vec<Arc<Resource>> = (0..40)
+        .map(|i| {
+            Arc::new(Resource {
+                service_name: format!("svc{i}").into(),
+                attributes: vec![KeyValue::new("r", i64::from(i)), KeyValue::new("a", "x")],
+            })
+        })
+        .collect();
+    // every resource comes back after the others pushed it out
+    let spans: Vec<SpanData> = (0..120)
+        .map(|i| {
+            let mut span = span();
+            span.resource = Arc::clone(&resources[(i * 7) % resources.len()]);
+            span.attributes = vec![KeyValue::new(if i % 5 == 0 { "a" } else { "b" }, "y")];
+            span
+        })
+        .collect();
+    assert_eq!(
+        String::from_utf8(zjson::encode(&spans)).unwrap(),
+        String::from_utf8(zjson::oracle::encode(&spans)).unwrap()
+    );
+}
