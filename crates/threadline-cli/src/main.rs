@@ -1,0 +1,107 @@
+//! The `threadline` command. `threadline serve` (the default) runs the all-in-one server.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use threadline_server::store::MemoryStore;
+use threadline_server::{BoundServer, ServerConfig};
+
+/// Threadline: receive, store and query traces.
+#[derive(Parser, Debug)]
+#[command(name = "threadline", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the all-in-one server (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// The address every listener binds.
+    #[arg(long, env = "THREADLINE_BIND", default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// The Zipkin port: span receiver and Zipkin query API (0 picks a free port).
+    #[arg(long, env = "THREADLINE_ZIPKIN_PORT", default_value_t = 9411)]
+    zipkin_port: u16,
+    /// The OTLP/HTTP receiver port (0 picks a free port).
+    #[arg(long, env = "THREADLINE_OTLP_HTTP_PORT", default_value_t = 4318)]
+    otlp_http_port: u16,
+    /// The query API port (0 picks a free port).
+    #[arg(long, env = "THREADLINE_QUERY_PORT", default_value_t = 16686)]
+    query_port: u16,
+    /// Keep spans in memory; the only store for now (a persistent store comes next).
+    #[arg(long, env = "THREADLINE_MEMORY", default_value_t = true)]
+    memory: bool,
+    /// The most spans the in-memory store holds; the oldest traces are evicted past it.
+    #[arg(long, env = "THREADLINE_MAX_SPANS", default_value_t = 1_000_000)]
+    max_spans: usize,
+    /// The largest request body accepted, in bytes, compressed or once decompressed.
+    #[arg(long, env = "THREADLINE_MAX_BODY_BYTES", default_value_t = threadline_server::receive::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut cli = Cli::parse();
+    if cli.command.is_none() {
+        // no command means `serve` with its defaults (and THREADLINE_* variables)
+        cli = Cli::parse_from(std::env::args_os().take(1).chain(["serve".into()]));
+    }
+    let Some(Command::Serve(args)) = cli.command else {
+        anyhow::bail!("no command to run");
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = ServerConfig {
+        bind: args.bind,
+        zipkin_port: args.zipkin_port,
+        otlp_http_port: args.otlp_http_port,
+        query_port: args.query_port,
+        max_body_bytes: args.max_body_bytes,
+    };
+    // --memory is the only store so far: the flag is accepted and always in effect
+    let _ = args.memory;
+    let store = Arc::new(MemoryStore::new(args.max_spans));
+    let server = BoundServer::bind(&config, store).await?;
+    for (name, address) in server.addresses() {
+        println!("{name} listening on {address}");
+    }
+    server.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM (Ctrl-C elsewhere).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(error) => {
+                eprintln!("cannot listen for sigterm: {error}");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,3 @@
+//! Query APIs: one module per API, each reading the store and encoding what it finds.
+
+pub mod zipkin;

@@ -1,0 +1,240 @@
+//! The Zipkin v2 query API, as the Zipkin UI and clients call it.
+//!
+//! - `GET /api/v2/services`: service names, a JSON array of strings.
+//! - `GET /api/v2/spans?serviceName=`: the span names of a service.
+//! - `GET /api/v2/traces`: traces matching `serviceName`, `spanName`, `annotationQuery`
+//!   (`key=value and key`), `minDuration`, `maxDuration` (microseconds), `endTs`, `lookback`
+//!   (milliseconds; defaults: now and one day) and `limit` (default 10), newest first; a JSON
+//!   array of Zipkin v2 span arrays.
+//! - `GET /api/v2/trace/{traceId}`: one trace, `404` when the store has none.
+//!
+//! Spans are written with `threadline-wire`'s Zipkin JSON encoder, the one exporters use.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use threadline::{SpanData, TraceId};
+use threadline_wire::zipkin;
+
+use crate::error::ApiError;
+use crate::store::{SpanStore, TagFilter, TraceQuery};
+
+const DEFAULT_LOOKBACK_MS: u64 = 86_400_000;
+const DEFAULT_LIMIT: usize = 10;
+
+/// The query API's routes, reading `store`.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use threadline_server::query::zipkin;
+/// use threadline_server::store::MemoryStore;
+///
+/// let router: axum::Router = zipkin::routes(Arc::new(MemoryStore::new(1000)));
+/// ```
+pub fn routes(store: Arc<dyn SpanStore>) -> Router {
+    Router::new()
+        .route("/api/v2/services", get(services))
+        .route("/api/v2/spans", get(span_names))
+        .route("/api/v2/traces", get(traces))
+        .route("/api/v2/trace/{trace_id}", get(trace))
+        .with_state(store)
+}
+
+fn json(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, zipkin::json::CONTENT_TYPE)], body).into_response()
+}
+
+fn params(query: Option<String>) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .rev()
+        .find(|(key, value)| key == name && !value.is_empty())
+        .map(|(_, value)| value.as_str())
+}
+
+fn number(params: &[(String, String)], name: &str) -> Result<Option<u64>, ApiError> {
+    param(params, name)
+        .map(|text| {
+            text.parse::<u64>().map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "{name} {text:?} is not a non-negative whole number"
+                ))
+            })
+        })
+        .transpose()
+}
+
+async fn services(State(store): State<Arc<dyn SpanStore>>) -> Result<Response, ApiError> {
+    let names = store.services()?;
+    Ok(json(serde_json::to_vec(&names).unwrap_or_default()))
+}
+
+async fn span_names(
+    State(store): State<Arc<dyn SpanStore>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = params(query);
+    let service = param(&params, "serviceName")
+        .ok_or_else(|| ApiError::BadRequest("serviceName is missing".into()))?;
+    let mut names: Vec<String> = store
+        .operations(service)?
+        .into_iter()
+        .map(|op| op.name)
+        .collect();
+    names.dedup();
+    Ok(json(serde_json::to_vec(&names).unwrap_or_default()))
+}
+
+/// The trace query of `/api/v2/traces`'s parameters, with `now_ms` as the default `endTs`.
+fn trace_query(params: &[(String, String)], now_ms: u64) -> Result<TraceQuery, ApiError> {
+    let end_ms = number(params, "endTs")?.unwrap_or(now_ms);
+    let lookback_ms = number(params, "lookback")?.unwrap_or(DEFAULT_LOOKBACK_MS);
+    let limit = number(params, "limit")?.map_or(DEFAULT_LIMIT, |n| n as usize);
+    let micros_to_nanos = |us: u64| us.saturating_mul(1_000);
+    let min_duration = number(params, "minDuration")?.map(micros_to_nanos);
+    let max_duration = number(params, "maxDuration")?.map(micros_to_nanos);
+    if let (Some(min), Some(max)) = (min_duration, max_duration) {
+        if min > max {
+            return Err(ApiError::BadRequest(
+                "minDuration is greater than maxDuration".into(),
+            ));
+        }
+    }
+    Ok(TraceQuery {
+        service: param(params, "serviceName").map(str::to_string),
+        span_name: param(params, "spanName")
+            .filter(|name| *name != "all")
+            .map(str::to_string),
+        tags: param(params, "annotationQuery")
+            .map(TagFilter::parse_zipkin)
+            .unwrap_or_default(),
+        min_duration_nanos: min_duration,
+        max_duration_nanos: max_duration,
+        start_min_unix_nano: end_ms.saturating_sub(lookback_ms).saturating_mul(1_000_000),
+        start_max_unix_nano: end_ms.saturating_mul(1_000_000).saturating_add(999_999),
+        limit,
+    })
+}
+
+async fn traces(
+    State(store): State<Arc<dyn SpanStore>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let query = trace_query(&params(query), now_ms)?;
+    let found = store.find_traces(&query)?;
+    let mut body = Vec::from(&b"["[..]);
+    for (i, spans) in found.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        encode_trace(spans, &mut body);
+    }
+    body.push(b']');
+    Ok(json(body))
+}
+
+fn encode_trace(spans: &[SpanData], out: &mut Vec<u8>) {
+    zipkin::json::encode_into(spans, out);
+}
+
+/// Parses a Zipkin trace id: 1 to 32 hex digits (a 64-bit id is the low half of the 128).
+fn parse_trace_id(text: &str) -> Result<TraceId, ApiError> {
+    let valid = !text.is_empty() && text.len() <= 32 && text.bytes().all(|b| b.is_ascii_hexdigit());
+    match u128::from_str_radix(text, 16) {
+        Ok(id) if valid && id != 0 => Ok(TraceId(id)),
+        _ => Err(ApiError::BadRequest(format!(
+            "traceId {text:?} is not 1 to 32 hex digits, not all zeros"
+        ))),
+    }
+}
+
+async fn trace(
+    State(store): State<Arc<dyn SpanStore>>,
+    Path(trace_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_trace_id(&trace_id)?;
+    match store.trace(id)? {
+        Some(spans) => Ok(json(zipkin::json::encode(&spans))),
+        None => Err(ApiError::NotFound(format!("trace {trace_id} not found"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn trace_query_from_parameters() {
+        let query = trace_query(
+            &pairs(&[
+                ("serviceName", "web"),
+                ("spanName", "get"),
+                ("annotationQuery", "error and http.method=GET"),
+                ("minDuration", "10"),
+                ("maxDuration", "20"),
+                ("endTs", "5000"),
+                ("lookback", "1000"),
+                ("limit", "3"),
+            ]),
+            0,
+        )
+        .unwrap();
+        assert_eq!(query.service.as_deref(), Some("web"));
+        assert_eq!(query.span_name.as_deref(), Some("get"));
+        assert_eq!(query.tags.len(), 2);
+        assert_eq!(query.min_duration_nanos, Some(10_000));
+        assert_eq!(query.max_duration_nanos, Some(20_000));
+        assert_eq!(query.start_min_unix_nano, 4_000_000_000);
+        assert_eq!(query.start_max_unix_nano, 5_000_999_999);
+        assert_eq!(query.limit, 3);
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        let err = trace_query(&pairs(&[("limit", "ten")]), 0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"limit "ten" is not a non-negative whole number"#
+        );
+        let err = trace_query(&pairs(&[("minDuration", "5"), ("maxDuration", "1")]), 0);
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn trace_ids() {
+        assert_eq!(
+            parse_trace_id("5af7183fb1d4cf5f").unwrap(),
+            TraceId(0x5af7183fb1d4cf5f)
+        );
+        assert_eq!(
+            parse_trace_id(&format!("{:032x}", 7u128)).unwrap(),
+            TraceId(7)
+        );
+        assert!(parse_trace_id("xyz").is_err());
+        assert!(parse_trace_id("0").is_err());
+        assert!(parse_trace_id(&"1".repeat(33)).is_err());
+        assert!(parse_trace_id("+1").is_err());
+    }
+}

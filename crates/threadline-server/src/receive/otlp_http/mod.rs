@@ -1,0 +1,154 @@
+//! The OTLP/HTTP receiver: `POST /v1/traces`, protobuf or JSON, optionally gzip-compressed.
+//!
+//! A request whose spans were all read gets `200 OK` with an empty
+//! `ExportTraceServiceResponse`. When some spans were rejected the valid ones are stored and
+//! the response carries a partial success: `rejected_spans` and an `error_message` naming each
+//! problem (`rejected_spans` counts each rejected span, and a rejected resource or scope as one:
+//! the spans under it were not read, so their number is not known). A body nothing could be
+//! read from gets `400`; one over the limit `413`. The response is encoded like the request.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
+};
+use prost::Message;
+use threadline_wire::otlp;
+
+use crate::error::ApiError;
+use crate::receive::{media_type, read_body, summarize};
+use crate::store::SpanStore;
+
+/// The path spans are posted to.
+pub const TRACES_PATH: &str = "/v1/traces";
+
+#[derive(Clone)]
+struct Receiver {
+    store: Arc<dyn SpanStore>,
+    max_body_bytes: usize,
+}
+
+/// The receiver's routes, appending to `store`, with bodies of at most `max_body_bytes`.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use threadline_server::receive::otlp_http;
+/// use threadline_server::store::MemoryStore;
+///
+/// let router: axum::Router = otlp_http::routes(Arc::new(MemoryStore::new(1000)), 1 << 20);
+/// ```
+pub fn routes(store: Arc<dyn SpanStore>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route(TRACES_PATH, post(receive))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(Receiver {
+            store,
+            max_body_bytes,
+        })
+}
+
+/// The outcome of decoding one request, whatever its encoding.
+struct Outcome {
+    spans: Vec<threadline::SpanData>,
+    /// Span, resource and scope rejections.
+    rejected: i64,
+    /// Whether part of the body itself could not be read.
+    body_error: bool,
+    message: String,
+}
+
+fn from_proto(decoded: threadline_wire::Decoded<otlp::proto::DecodeError>) -> Outcome {
+    use otlp::proto::DecodeError;
+    let rejected = decoded
+        .errors
+        .iter()
+        .filter(|e| matches!(e, DecodeError::Span(_) | DecodeError::Envelope(_)))
+        .count();
+    Outcome {
+        body_error: rejected < decoded.errors.len(),
+        rejected: rejected as i64,
+        message: summarize(&decoded.errors),
+        spans: decoded.spans,
+    }
+}
+
+fn from_json(decoded: threadline_wire::Decoded<otlp::json::DecodeError>) -> Outcome {
+    use otlp::json::DecodeError;
+    let rejected = decoded
+        .errors
+        .iter()
+        .filter(|e| matches!(e, DecodeError::Span(_) | DecodeError::Envelope(_)))
+        .count();
+    Outcome {
+        body_error: rejected < decoded.errors.len(),
+        rejected: rejected as i64,
+        message: summarize(&decoded.errors),
+        spans: decoded.spans,
+    }
+}
+
+async fn receive(
+    State(receiver): State<Receiver>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = read_body(&headers, body, receiver.max_body_bytes)?;
+    let media_type = media_type(&headers);
+    let json = match media_type.as_str() {
+        "application/x-protobuf" => false,
+        "application/json" => true,
+        other => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "content-type {other:?} is not supported, expected application/x-protobuf or application/json"
+            )))
+        }
+    };
+    let outcome = if json {
+        from_json(otlp::json::decode_lenient(&body))
+    } else {
+        from_proto(otlp::proto::decode_lenient(&body))
+    };
+    if outcome.spans.is_empty() && outcome.body_error {
+        return Err(ApiError::BadRequest(outcome.message));
+    }
+    if !outcome.spans.is_empty() {
+        receiver.store.append(outcome.spans)?;
+    }
+    let partial = (!outcome.message.is_empty()).then_some(ExportTracePartialSuccess {
+        rejected_spans: outcome.rejected,
+        error_message: outcome.message,
+    });
+    let (content_type, bytes) = if json {
+        let body = match partial {
+            Some(p) => serde_json::json!({
+                "partialSuccess": {
+                    // int64 is a string in OTLP/JSON
+                    "rejectedSpans": p.rejected_spans.to_string(),
+                    "errorMessage": p.error_message,
+                }
+            }),
+            None => serde_json::json!({}),
+        };
+        (otlp::json::CONTENT_TYPE, body.to_string().into_bytes())
+    } else {
+        let response = ExportTraceServiceResponse {
+            partial_success: partial,
+        };
+        (otlp::proto::CONTENT_TYPE, response.encode_to_vec())
+    };
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, content_type)],
+        bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,250 @@
+//! Span stores: where received spans are kept and how the query APIs find them.
+//!
+//! A receiver hands each decoded batch to [`SpanStore::append`]; a query API reads through the
+//! other methods. Each implementation lives in its own folder ([`memory`] for now).
+//!
+//! The trait is synchronous: the in-memory store only takes a lock. A store that does I/O will
+//! be called from `tokio::task::spawn_blocking` by the handlers (or the trait gains async
+//! methods then).
+
+pub mod memory;
+
+use threadline::{SpanData, SpanKind, TraceId};
+
+pub use memory::MemoryStore;
+
+/// Why a store operation failed.
+///
+/// The in-memory store never fails; persistent stores will (disk full, corrupt segment).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store cannot serve the request now (closed, or its backing storage failed).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// One operation of a service: a span name and the kind of the spans that carry it.
+///
+/// # Examples
+///
+/// ```
+/// use threadline::SpanKind;
+/// use threadline_server::store::Operation;
+///
+/// let op = Operation { name: "get /users".into(), span_kind: SpanKind::Server };
+/// assert_eq!(op.name, "get /users");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Operation {
+    /// The span name.
+    pub name: String,
+    /// The span kind.
+    pub span_kind: SpanKind,
+}
+
+/// A tag condition of a trace search: `key` alone, or `key=value`.
+///
+/// A bare key matches a span attribute with that key or an annotation with that description
+/// (Zipkin's `annotationQuery` semantics); `key=value` matches an attribute whose value, as
+/// text, equals `value`.
+///
+/// # Examples
+///
+/// ```
+/// use threadline_server::store::TagFilter;
+///
+/// let filters = TagFilter::parse_zipkin("http.method=GET and error");
+/// assert_eq!(filters[0], TagFilter { key: "http.method".into(), value: Some("GET".into()) });
+/// assert_eq!(filters[1], TagFilter { key: "error".into(), value: None });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagFilter {
+    /// The attribute key or annotation description.
+    pub key: String,
+    /// The attribute value as text, or `None` to match the key alone.
+    pub value: Option<String>,
+}
+
+impl TagFilter {
+    /// Parses a Zipkin `annotationQuery`: terms separated by ` and `, each `key` or
+    /// `key=value`; empty terms are skipped.
+    pub fn parse_zipkin(query: &str) -> Vec<TagFilter> {
+        query
+            .split(" and ")
+            .map(str::trim)
+            .filter(|term| !term.is_empty())
+            .map(|term| match term.split_once('=') {
+                Some((key, value)) => TagFilter {
+                    key: key.trim().to_string(),
+                    value: Some(value.trim().to_string()),
+                },
+                None => TagFilter {
+                    key: term.to_string(),
+                    value: None,
+                },
+            })
+            .collect()
+    }
+}
+
+/// What [`SpanStore::find_traces`] looks for.
+///
+/// Zipkin's semantics: a trace matches when its earliest span starts within
+/// `[start_min_unix_nano, start_max_unix_nano]` and, among the spans of `service` (all spans
+/// when `None`), some span has `span_name`, each tag filter is met by some span, and some span
+/// lasts within the duration bounds. The conditions may be met by different spans.
+///
+/// # Examples
+///
+/// ```
+/// use threadline_server::store::TraceQuery;
+///
+/// let query = TraceQuery { service: Some("frontend".into()), limit: 20, ..TraceQuery::default() };
+/// assert_eq!(query.start_max_unix_nano, u64::MAX);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceQuery {
+    /// The service whose spans the conditions apply to.
+    pub service: Option<String>,
+    /// A span name some span of the service must have.
+    pub span_name: Option<String>,
+    /// Conditions on attributes and annotations, all of which must hold.
+    pub tags: Vec<TagFilter>,
+    /// The least duration of some span, nanoseconds.
+    pub min_duration_nanos: Option<u64>,
+    /// The greatest duration of that span, nanoseconds.
+    pub max_duration_nanos: Option<u64>,
+    /// The earliest trace start, nanoseconds since the Unix epoch.
+    pub start_min_unix_nano: u64,
+    /// The latest trace start, nanoseconds since the Unix epoch.
+    pub start_max_unix_nano: u64,
+    /// The most traces returned.
+    pub limit: usize,
+}
+
+impl Default for TraceQuery {
+    fn default() -> Self {
+        TraceQuery {
+            service: None,
+            span_name: None,
+            tags: Vec::new(),
+            min_duration_nanos: None,
+            max_duration_nanos: None,
+            start_min_unix_nano: 0,
+            start_max_unix_nano: u64::MAX,
+            limit: 10,
+        }
+    }
+}
+
+/// What a store has done since it was created.
+///
+/// # Examples
+///
+/// ```
+/// use threadline_server::store::{MemoryStore, SpanStore};
+///
+/// let store = MemoryStore::new(1000);
+/// assert_eq!(store.counters().stored, 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCounters {
+    /// Spans appended.
+    pub stored: u64,
+    /// Spans removed to stay within the store's bounds.
+    pub evicted: u64,
+}
+
+/// A place to keep spans and find them again.
+///
+/// Implementations are shared between the receivers and the query APIs, so they are `Send +
+/// Sync` and take `&self`.
+pub trait SpanStore: Send + Sync + 'static {
+    /// Appends a batch of spans.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the batch could not be kept.
+    fn append(&self, spans: Vec<SpanData>) -> Result<(), StoreError>;
+
+    /// The spans of one trace, in the order received; `None` when the store has none.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be read.
+    fn trace(&self, trace_id: TraceId) -> Result<Option<Vec<SpanData>>, StoreError>;
+
+    /// The service names of the stored spans, sorted.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be read.
+    fn services(&self) -> Result<Vec<String>, StoreError>;
+
+    /// The operations of one service, sorted by name then kind.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be read.
+    fn operations(&self, service: &str) -> Result<Vec<Operation>, StoreError>;
+
+    /// The traces matching `query`, newest (latest start) first, at most `query.limit`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be read.
+    fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Vec<SpanData>>, StoreError>;
+
+    /// How many spans were stored and evicted so far.
+    fn counters(&self) -> StoreCounters;
+}
+
+/// Whether a trace meets a query (Zipkin's semantics, see [`TraceQuery`]); shared by stores
+/// that filter in memory.
+pub(crate) fn trace_matches(spans: &[SpanData], query: &TraceQuery) -> bool {
+    let Some(start) = spans.iter().map(|s| s.start_time_unix_nano).min() else {
+        return false;
+    };
+    if start < query.start_min_unix_nano || start > query.start_max_unix_nano {
+        return false;
+    }
+    let of_service = || {
+        spans.iter().filter(|s| match &query.service {
+            Some(service) => &*s.resource.service_name == service.as_str(),
+            None => true,
+        })
+    };
+    if of_service().next().is_none() {
+        return false;
+    }
+    if let Some(name) = &query.span_name {
+        if !of_service().any(|s| &*s.name == name.as_str()) {
+            return false;
+        }
+    }
+    for tag in &query.tags {
+        if !of_service().any(|s| span_has_tag(s, tag)) {
+            return false;
+        }
+    }
+    if query.min_duration_nanos.is_some() || query.max_duration_nanos.is_some() {
+        let min = query.min_duration_nanos.unwrap_or(0);
+        let max = query.max_duration_nanos.unwrap_or(u64::MAX);
+        if !of_service().any(|s| {
+            let duration = s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano);
+            (min..=max).contains(&duration)
+        }) {
+            return false;
+        }
+    }
+    true
+}
+
+fn span_has_tag(span: &SpanData, tag: &TagFilter) -> bool {
+    let attribute = span.attributes.iter().find(|kv| *kv.key == *tag.key);
+    match &tag.value {
+        Some(value) => attribute.is_some_and(|kv| kv.value.to_string() == *value),
+        None => attribute.is_some() || span.annotations.iter().any(|a| *a.description == *tag.key),
+    }
+}
