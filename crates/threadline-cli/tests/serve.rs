@@ -1,0 +1,173 @@
+//! The `threadline` binary: listeners on free ports, spans in and out, a clean stop on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use threadline::{Exporter, Resource, SpanData, SpanId, TraceId};
+use threadline_export::{ZipkinConfig, ZipkinExporter};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct Listeners {
+    zipkin: SocketAddr,
+    otlp_http: SocketAddr,
+    query: SocketAddr,
+}
+
+/// Reads the three `<name> listening on <address>` lines.
+fn read_listeners(child: &mut Child) -> Listeners {
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines_tx, lines_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut found = std::collections::HashMap::new();
+    while found.len() < 3 {
+        let line = lines_rx
+            .recv_timeout(DEADLINE)
+            .expect("a listener line before the deadline");
+        let (name, address) = line
+            .split_once(" listening on ")
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+        let address: SocketAddr = address.parse().expect("an address");
+        assert_ne!(address.port(), 0);
+        found.insert(name.to_string(), address);
+    }
+    Listeners {
+        zipkin: found["zipkin http"],
+        otlp_http: found["otlp http"],
+        query: found["query http"],
+    }
+}
+
+fn sigterm_and_wait(mut child: Child) -> ExitStatus {
+    let pid = child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let (status_tx, status_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = status_tx.send(child.wait());
+    });
+    status_rx
+        .recv_timeout(DEADLINE)
+        .expect("exit before the deadline")
+        .expect("wait")
+}
+
+fn send_and_read_back(listeners: &Listeners, trace_id: u128) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as u64;
+    let mut span = SpanData::new(TraceId(trace_id), SpanId(1), "cli span");
+    span.resource = Arc::new(Resource::new("cli-test"));
+    span.start_time_unix_nano = now - 1_000_000;
+    span.end_time_unix_nano = now;
+    let mut exporter = ZipkinExporter::new(ZipkinConfig {
+        endpoint: format!("http://{}/api/v2/spans", listeners.zipkin),
+        ..ZipkinConfig::default()
+    })
+    .expect("exporter");
+    exporter.export(&[span]).expect("export");
+
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    for address in [listeners.query, listeners.zipkin] {
+        let body = agent
+            .get(format!("http://{address}/api/v2/trace/{trace_id:032x}"))
+            .call()
+            .expect("trace")
+            .body_mut()
+            .read_to_string()
+            .expect("body");
+        assert!(body.contains(r#""name":"cli span""#), "{body}");
+        assert!(body.contains(r#""serviceName":"cli-test""#), "{body}");
+    }
+    // the OTLP listener answers on its path (an empty request is a complete success)
+    let reply = agent
+        .post(format!("http://{}/v1/traces", listeners.otlp_http))
+        .header("content-type", "application/json")
+        .send(&b"{}"[..])
+        .expect("otlp")
+        .status();
+    assert_eq!(reply.as_u16(), 200);
+}
+
+fn threadline() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_threadline"));
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for name in [
+        "THREADLINE_BIND",
+        "THREADLINE_ZIPKIN_PORT",
+        "THREADLINE_OTLP_HTTP_PORT",
+        "THREADLINE_QUERY_PORT",
+        "THREADLINE_MAX_SPANS",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
+
+#[test]
+fn serve_with_flags_stops_cleanly_on_sigterm() {
+    let mut child = threadline()
+        .args([
+            "serve",
+            "--zipkin-port",
+            "0",
+            "--otlp-http-port",
+            "0",
+            "--query-port",
+            "0",
+            "--max-spans",
+            "100",
+        ])
+        .spawn()
+        .expect("spawn threadline");
+    let listeners = read_listeners(&mut child);
+    send_and_read_back(&listeners, 0x5e1);
+    let status = sigterm_and_wait(child);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[test]
+fn no_command_serves_with_settings_from_the_environment() {
+    let mut child = threadline()
+        .env("THREADLINE_ZIPKIN_PORT", "0")
+        .env("THREADLINE_OTLP_HTTP_PORT", "0")
+        .env("THREADLINE_QUERY_PORT", "0")
+        .env("THREADLINE_BIND", "127.0.0.1")
+        .spawn()
+        .expect("spawn threadline");
+    let listeners = read_listeners(&mut child);
+    assert!(listeners.zipkin.ip().is_loopback());
+    send_and_read_back(&listeners, 0x5e2);
+    let status = sigterm_and_wait(child);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[test]
+fn a_bad_flag_value_is_named() {
+    let output = threadline()
+        .args(["serve", "--zipkin-port", "http"])
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run threadline");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--zipkin-port"), "{stderr}");
+}
