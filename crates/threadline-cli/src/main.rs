@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use threadline_server::store::MemoryStore;
+use threadline_server::store::{MemoryStore, SpanStore};
 use threadline_server::{BoundServer, ServerConfig};
 
 /// Threadline: receive, store and query traces.
@@ -74,11 +74,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // --memory is the only store so far: the flag is accepted and always in effect
     let _ = args.memory;
     let store = Arc::new(MemoryStore::new(args.max_spans));
-    let server = BoundServer::bind(&config, store).await?;
+    let server = BoundServer::bind(&config, store.clone()).await?;
     for (name, address) in server.addresses() {
         println!("{name} listening on {address}");
     }
     server.run(shutdown_signal()).await?;
+    let counters = store.counters();
+    eprintln!(
+        "stopped: {} spans stored, {} evicted",
+        counters.stored, counters.evicted
+    );
     Ok(())
 }
 

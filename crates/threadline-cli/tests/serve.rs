@@ -136,12 +136,18 @@ fn serve_with_flags_stops_cleanly_on_sigterm() {
             "--max-spans",
             "100",
         ])
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn threadline");
+    let mut stderr = child.stderr.take().expect("stderr");
     let listeners = read_listeners(&mut child);
     send_and_read_back(&listeners, 0x5e1);
     let status = sigterm_and_wait(child);
     assert_eq!(status.code(), Some(0), "{status:?}");
+    // the process has exited, so its stderr is complete
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut text).expect("stderr");
+    assert_eq!(text, "stopped: 1 spans stored, 0 evicted\n");
 }
 
 #[test]

@@ -181,6 +181,7 @@ impl BoundServer {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let (stop, stopped) = watch::channel(false);
+        let stop = Arc::new(stop);
         let mut tasks = JoinSet::new();
         for Listener {
             name,
@@ -202,29 +203,28 @@ impl BoundServer {
                     })
             });
         }
-        tokio::spawn(async move {
+        let on_signal = stop.clone();
+        let watcher = tokio::spawn(async move {
             shutdown.await;
-            let _ = stop.send(true);
+            let _ = on_signal.send(true);
         });
         let mut result = Ok(());
         while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => {
-                    if result.is_ok() {
-                        result = Err(error);
-                    }
-                }
-                Err(join_error) => {
-                    if result.is_ok() {
-                        result = Err(ServerError::Serve {
-                            listener: "server",
-                            source: io::Error::other(join_error.to_string()),
-                        });
-                    }
-                }
+            let failure = match joined {
+                Ok(Ok(())) => continue,
+                Ok(Err(error)) => error,
+                Err(join_error) => ServerError::Serve {
+                    listener: "server",
+                    source: io::Error::other(join_error.to_string()),
+                },
+            };
+            // one listener down takes the others down with it, gracefully
+            let _ = stop.send(true);
+            if result.is_ok() {
+                result = Err(failure);
             }
         }
+        watcher.abort();
         result
     }
 }
