@@ -1,13 +1,26 @@
 //! The one place where a failure of a receiver or a query API becomes an HTTP status.
 //!
 //! Handlers return [`ApiError`]; its [`IntoResponse`] picks the status and writes the message
-//! as a `text/plain` body, so that a client learns what was wrong with its request.
+//! as a `text/plain` body, so that a client learns what was wrong with its request. The OTLP
+//! receivers answer with the same status and a `google.rpc.Status` body instead
+//! ([`ApiError::into_otlp_response`]), as the OTLP/HTTP specification asks.
 
 use axum::extract::rejection::BytesRejection;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use prost::Message;
+
 use crate::store::StoreError;
+
+/// `google.rpc.Status` without its `details`, which these errors never carry.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
 
 /// Why a request failed.
 ///
@@ -53,6 +66,56 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The gRPC status code of this error: the `code` of an OTLP `google.rpc.Status` body, and
+    /// of the OTLP/gRPC receiver's answers.
+    pub fn grpc_code(&self) -> i32 {
+        const INVALID_ARGUMENT: i32 = 3;
+        const NOT_FOUND: i32 = 5;
+        const RESOURCE_EXHAUSTED: i32 = 8;
+        const UNAVAILABLE: i32 = 14;
+        match self {
+            ApiError::BadRequest(_) | ApiError::UnsupportedMediaType(_) => INVALID_ARGUMENT,
+            ApiError::PayloadTooLarge { .. } => RESOURCE_EXHAUSTED,
+            ApiError::NotFound(_) => NOT_FOUND,
+            ApiError::Store(StoreError::Unavailable(_)) => UNAVAILABLE,
+        }
+    }
+
+    /// The response of an OTLP/HTTP receiver: this error's status, with a `google.rpc.Status`
+    /// body in OTLP/JSON when `json`, in protobuf otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadline_server::error::ApiError;
+    ///
+    /// let response = ApiError::BadRequest("body is empty".into()).into_otlp_response(true);
+    /// assert_eq!(response.status(), 400);
+    /// assert_eq!(response.headers()["content-type"], "application/json");
+    /// ```
+    pub fn into_otlp_response(self, json: bool) -> Response {
+        let status = self.status();
+        let code = self.grpc_code();
+        let message = self.to_string();
+        if json {
+            let body = serde_json::json!({ "code": code, "message": message });
+            (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        } else {
+            let body = RpcStatus { code, message }.encode_to_vec();
+            (
+                status,
+                [(header::CONTENT_TYPE, "application/x-protobuf")],
+                body,
+            )
+                .into_response()
         }
     }
 

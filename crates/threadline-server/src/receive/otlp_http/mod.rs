@@ -5,7 +5,8 @@
 //! the response carries a partial success: `rejected_spans` and an `error_message` naming each
 //! problem (`rejected_spans` counts each rejected span, and a rejected resource or scope as one:
 //! the spans under it were not read, so their number is not known). A body nothing could be
-//! read from gets `400`; one over the limit `413`. The response is encoded like the request.
+//! read from gets `400`; one over the limit `413`. The response, error or not, is encoded like
+//! the request (errors as a `google.rpc.Status`; protobuf when the media type is not JSON).
 
 use std::sync::Arc;
 
@@ -100,9 +101,21 @@ async fn receive(
     State(receiver): State<Receiver>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let json = media_type(&headers) == otlp::json::CONTENT_TYPE;
+    match export(&receiver, &headers, body) {
+        Ok(response) => response,
+        Err(error) => error.into_otlp_response(json),
+    }
+}
+
+fn export(
+    receiver: &Receiver,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = read_body(&headers, body, receiver.max_body_bytes)?;
-    let media_type = media_type(&headers);
+    let body = read_body(headers, body, receiver.max_body_bytes)?;
+    let media_type = media_type(headers);
     let json = match media_type.as_str() {
         "application/x-protobuf" => false,
         "application/json" => true,
