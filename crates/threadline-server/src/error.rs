@@ -59,6 +59,14 @@ pub enum ApiError {
 
 impl ApiError {
     /// The HTTP status this error is answered with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadline_server::error::ApiError;
+    ///
+    /// assert_eq!(ApiError::NotFound("trace 1 not found".into()).status(), 404);
+    /// ```
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -71,6 +79,15 @@ impl ApiError {
 
     /// The gRPC status code of this error: the `code` of an OTLP `google.rpc.Status` body, and
     /// of the OTLP/gRPC receiver's answers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadline_server::error::ApiError;
+    ///
+    /// // INVALID_ARGUMENT
+    /// assert_eq!(ApiError::BadRequest("span 0: id is missing".into()).grpc_code(), 3);
+    /// ```
     pub fn grpc_code(&self) -> i32 {
         const INVALID_ARGUMENT: i32 = 3;
         const NOT_FOUND: i32 = 5;
@@ -119,7 +136,8 @@ impl ApiError {
         }
     }
 
-    /// The error for a body axum could not read: over the body limit, or cut off.
+    /// The error for a body axum could not read: over the body limit (`limit`, the receiver's
+    /// [`DefaultBodyLimit`](axum::extract::DefaultBodyLimit)), or cut off.
     pub fn from_body_rejection(rejection: BytesRejection, limit: usize) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge { limit }

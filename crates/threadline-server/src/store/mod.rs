@@ -160,6 +160,26 @@ pub struct StoreCounters {
 ///
 /// Implementations are shared between the receivers and the query APIs, so they are `Send +
 /// Sync` and take `&self`.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use threadline::{Resource, SpanData, SpanId, TraceId};
+/// use threadline_server::store::{MemoryStore, SpanStore, TraceQuery};
+///
+/// let store: Arc<dyn SpanStore> = Arc::new(MemoryStore::new(1000));
+/// let mut span = SpanData::new(TraceId(7), SpanId(1), "get /users");
+/// span.resource = Arc::new(Resource::new("web"));
+/// store.append(vec![span]).unwrap();
+///
+/// assert_eq!(store.services().unwrap(), ["web"]);
+/// assert_eq!(store.operations("web").unwrap()[0].name, "get /users");
+/// assert_eq!(store.trace(TraceId(7)).unwrap().unwrap().len(), 1);
+/// let query = TraceQuery { service: Some("web".into()), ..TraceQuery::default() };
+/// assert_eq!(store.find_traces(&query).unwrap().len(), 1);
+/// assert_eq!(store.counters().stored, 1);
+/// ```
 pub trait SpanStore: Send + Sync + 'static {
     /// Appends a batch of spans.
     ///

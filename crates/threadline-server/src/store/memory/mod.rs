@@ -49,6 +49,15 @@ struct Inner {
 
 impl MemoryStore {
     /// An empty store holding at most `max_spans` spans.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadline_server::store::MemoryStore;
+    ///
+    /// let store = MemoryStore::new(100_000);
+    /// assert_eq!((store.max_spans(), store.span_count()), (100_000, 0));
+    /// ```
     pub fn new(max_spans: usize) -> Self {
         MemoryStore {
             max_spans,
@@ -56,12 +65,13 @@ impl MemoryStore {
         }
     }
 
-    /// The bound given to [`MemoryStore::new`].
+    /// The bound given to [`MemoryStore::new`] (example there).
     pub fn max_spans(&self) -> usize {
         self.max_spans
     }
 
-    /// The number of spans held now.
+    /// The number of spans held now, at most [`MemoryStore::max_spans`] (example at
+    /// [`MemoryStore::new`]).
     pub fn span_count(&self) -> usize {
         self.lock().span_count
     }
