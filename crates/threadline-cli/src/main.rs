@@ -78,12 +78,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for (name, address) in server.addresses() {
         println!("{name} listening on {address}");
     }
+    let receivers = server.receiver_stats();
     server.run(shutdown_signal()).await?;
     let counters = store.counters();
     eprintln!(
         "stopped: {} spans stored, {} evicted",
         counters.stored, counters.evicted
     );
+    for (name, stats) in receivers {
+        let counters = stats.snapshot();
+        eprintln!(
+            "{name}: {} spans accepted, {} rejected, {} requests refused",
+            counters.spans_accepted, counters.spans_rejected, counters.requests_refused
+        );
+    }
     Ok(())
 }
 

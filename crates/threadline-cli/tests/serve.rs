@@ -147,7 +147,12 @@ fn serve_with_flags_stops_cleanly_on_sigterm() {
     // the process has exited, so its stderr is complete
     let mut text = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut text).expect("stderr");
-    assert_eq!(text, "stopped: 1 spans stored, 0 evicted\n");
+    assert_eq!(
+        text,
+        "stopped: 1 spans stored, 0 evicted\n\
+         zipkin http: 1 spans accepted, 0 rejected, 0 requests refused\n\
+         otlp http: 0 spans accepted, 0 rejected, 0 requests refused\n"
+    );
 }
 
 #[test]

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::query;
-use crate::receive::{self, DEFAULT_MAX_BODY_BYTES};
+use crate::receive::{self, ReceiverStats, DEFAULT_MAX_BODY_BYTES};
 use crate::store::SpanStore;
 
 /// Where the server listens and what it accepts.
@@ -109,6 +109,7 @@ struct Listener {
 /// ```
 pub struct BoundServer {
     listeners: Vec<Listener>,
+    receivers: Vec<(&'static str, Arc<ReceiverStats>)>,
 }
 
 impl BoundServer {
@@ -124,17 +125,19 @@ impl BoundServer {
         store: Arc<dyn SpanStore>,
     ) -> Result<Self, ServerError> {
         let limit = config.max_body_bytes;
+        let zipkin_stats = Arc::new(ReceiverStats::default());
+        let otlp_stats = Arc::new(ReceiverStats::default());
         let plan = [
             (
                 "zipkin http",
                 config.zipkin_port,
-                receive::zipkin::routes(store.clone(), limit)
+                receive::zipkin::routes(store.clone(), limit, zipkin_stats.clone())
                     .merge(query::zipkin::routes(store.clone())),
             ),
             (
                 "otlp http",
                 config.otlp_http_port,
-                receive::otlp_http::routes(store.clone(), limit),
+                receive::otlp_http::routes(store.clone(), limit, otlp_stats.clone()),
             ),
             (
                 "query http",
@@ -159,7 +162,16 @@ impl BoundServer {
                 router,
             });
         }
-        Ok(BoundServer { listeners })
+        Ok(BoundServer {
+            listeners,
+            receivers: vec![("zipkin http", zipkin_stats), ("otlp http", otlp_stats)],
+        })
+    }
+
+    /// Each receiver's name and counters; take them before [`run`](BoundServer::run) to read
+    /// them while and after the server runs.
+    pub fn receiver_stats(&self) -> Vec<(&'static str, Arc<ReceiverStats>)> {
+        self.receivers.clone()
     }
 
     /// Each listener's name (`zipkin http`, `otlp http`, `query http`) and actual address.

@@ -178,6 +178,15 @@ fn zipkin_partial_batch_keeps_valid_spans_and_is_400() {
     assert!(reply.body.contains("1 span(s) kept"), "{}", reply.body);
     let trace = get_json(server.query, "/api/v2/trace/00000000000000d1");
     assert_eq!(trace[0]["name"], "kept");
+    let counters = server.receiver("zipkin http");
+    assert_eq!(
+        (
+            counters.spans_accepted,
+            counters.spans_rejected,
+            counters.requests_refused
+        ),
+        (1, 1, 1)
+    );
 }
 
 #[test]
@@ -233,6 +242,8 @@ fn oversized_bodies_are_413() {
         assert_eq!(reply.status, 413, "{path}: {}", reply.body);
     }
     assert_eq!(server.store.counters().stored, 0);
+    assert_eq!(server.receiver("zipkin http").requests_refused, 2);
+    assert_eq!(server.receiver("otlp http").requests_refused, 2);
 }
 
 #[test]
@@ -255,6 +266,15 @@ fn otlp_partial_success_names_rejected_spans() {
     assert!(message.contains("traceId"), "{message}");
     let trace = get_json(server.query, "/api/v2/trace/f1");
     assert_eq!(trace[0]["name"], "kept");
+    let counters = server.receiver("otlp http");
+    assert_eq!(
+        (
+            counters.spans_accepted,
+            counters.spans_rejected,
+            counters.requests_refused
+        ),
+        (1, 1, 0)
+    );
 }
 
 #[test]

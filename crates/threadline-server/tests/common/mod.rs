@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use threadline::{KeyValue, Resource, SpanData, SpanId, SpanKind, TraceId};
+use threadline_server::receive::{ReceiverCounters, ReceiverStats};
 use threadline_server::store::MemoryStore;
 use threadline_server::{BoundServer, ServerConfig};
 use tokio::sync::oneshot;
@@ -18,6 +19,7 @@ pub struct TestServer {
     pub otlp_http: SocketAddr,
     pub query: SocketAddr,
     pub store: Arc<MemoryStore>,
+    receivers: Vec<(&'static str, Arc<ReceiverStats>)>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -50,7 +52,7 @@ impl TestServer {
                     .await
                     .expect("bind");
                 addresses_tx
-                    .send(server.addresses())
+                    .send((server.addresses(), server.receiver_stats()))
                     .expect("send addresses");
                 server
                     .run(async move {
@@ -60,7 +62,7 @@ impl TestServer {
                     .expect("run");
             });
         });
-        let addresses = addresses_rx.recv().expect("server started");
+        let (addresses, receivers) = addresses_rx.recv().expect("server started");
         let find = |name: &str| {
             addresses
                 .iter()
@@ -73,9 +75,21 @@ impl TestServer {
             otlp_http: find("otlp http"),
             query: find("query http"),
             store,
+            receivers,
             stop: Some(stop),
             thread: Some(thread),
         }
+    }
+}
+
+impl TestServer {
+    /// The counters of the receiver `name` (`zipkin http`, `otlp http`).
+    pub fn receiver(&self, name: &str) -> ReceiverCounters {
+        self.receivers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, stats)| stats.snapshot())
+            .expect(name)
     }
 }
 

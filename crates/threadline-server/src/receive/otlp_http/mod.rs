@@ -24,7 +24,7 @@ use prost::Message;
 use threadline_wire::otlp;
 
 use crate::error::ApiError;
-use crate::receive::{media_type, read_body, summarize};
+use crate::receive::{media_type, read_body, summarize, ReceiverStats};
 use crate::store::SpanStore;
 
 /// The path spans are posted to.
@@ -34,9 +34,11 @@ pub const TRACES_PATH: &str = "/v1/traces";
 struct Receiver {
     store: Arc<dyn SpanStore>,
     max_body_bytes: usize,
+    stats: Arc<ReceiverStats>,
 }
 
-/// The receiver's routes, appending to `store`, with bodies of at most `max_body_bytes`.
+/// The receiver's routes, appending to `store`, with bodies of at most `max_body_bytes`,
+/// counting in `stats`.
 ///
 /// # Examples
 ///
@@ -45,15 +47,21 @@ struct Receiver {
 /// use threadline_server::receive::otlp_http;
 /// use threadline_server::store::MemoryStore;
 ///
-/// let router: axum::Router = otlp_http::routes(Arc::new(MemoryStore::new(1000)), 1 << 20);
+/// let store = Arc::new(MemoryStore::new(1000));
+/// let router: axum::Router = otlp_http::routes(store, 1 << 20, Arc::default());
 /// ```
-pub fn routes(store: Arc<dyn SpanStore>, max_body_bytes: usize) -> Router {
+pub fn routes(
+    store: Arc<dyn SpanStore>,
+    max_body_bytes: usize,
+    stats: Arc<ReceiverStats>,
+) -> Router {
     Router::new()
         .route(TRACES_PATH, post(receive))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(Receiver {
             store,
             max_body_bytes,
+            stats,
         })
 }
 
@@ -105,7 +113,10 @@ async fn receive(
     let json = media_type(&headers) == otlp::json::CONTENT_TYPE;
     match export(&receiver, &headers, body) {
         Ok(response) => response,
-        Err(error) => error.into_otlp_response(json),
+        Err(error) => {
+            receiver.stats.count_refused();
+            error.into_otlp_response(json)
+        }
     }
 }
 
@@ -133,9 +144,13 @@ fn export(
     if outcome.spans.is_empty() && outcome.body_error {
         return Err(ApiError::BadRequest(outcome.message));
     }
-    if !outcome.spans.is_empty() {
+    let accepted = outcome.spans.len();
+    if accepted > 0 {
         receiver.store.append(outcome.spans)?;
     }
+    receiver
+        .stats
+        .count_spans(accepted, outcome.rejected as usize);
     let partial = (!outcome.message.is_empty()).then_some(ExportTracePartialSuccess {
         rejected_spans: outcome.rejected,
         error_message: outcome.message,

@@ -18,7 +18,7 @@ use axum::Router;
 use threadline_wire::zipkin;
 
 use crate::error::ApiError;
-use crate::receive::{media_type, read_body, summarize};
+use crate::receive::{media_type, read_body, summarize, ReceiverStats};
 use crate::store::SpanStore;
 
 /// The path spans are posted to.
@@ -28,9 +28,11 @@ pub const SPANS_PATH: &str = "/api/v2/spans";
 struct Receiver {
     store: Arc<dyn SpanStore>,
     max_body_bytes: usize,
+    stats: Arc<ReceiverStats>,
 }
 
-/// The receiver's routes, appending to `store`, with bodies of at most `max_body_bytes`.
+/// The receiver's routes, appending to `store`, with bodies of at most `max_body_bytes`,
+/// counting in `stats`.
 ///
 /// # Examples
 ///
@@ -39,15 +41,21 @@ struct Receiver {
 /// use threadline_server::receive::zipkin;
 /// use threadline_server::store::MemoryStore;
 ///
-/// let router: axum::Router = zipkin::routes(Arc::new(MemoryStore::new(1000)), 1 << 20);
+/// let store = Arc::new(MemoryStore::new(1000));
+/// let router: axum::Router = zipkin::routes(store, 1 << 20, Arc::default());
 /// ```
-pub fn routes(store: Arc<dyn SpanStore>, max_body_bytes: usize) -> Router {
+pub fn routes(
+    store: Arc<dyn SpanStore>,
+    max_body_bytes: usize,
+    stats: Arc<ReceiverStats>,
+) -> Router {
     Router::new()
         .route(SPANS_PATH, post(receive))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(Receiver {
             store,
             max_body_bytes,
+            stats,
         })
 }
 
@@ -56,16 +64,38 @@ async fn receive(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let body = read_body(&headers, body, receiver.max_body_bytes)?;
-    let media_type = media_type(&headers);
-    let (spans, errors) = match media_type.as_str() {
+    let answer = accept(&receiver, &headers, body);
+    if answer.is_err() {
+        receiver.stats.count_refused();
+    }
+    answer
+}
+
+fn accept(
+    receiver: &Receiver,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let body = read_body(headers, body, receiver.max_body_bytes)?;
+    let media_type = media_type(headers);
+    let (spans, rejected, errors) = match media_type.as_str() {
         "application/x-protobuf" => {
             let decoded = zipkin::proto::decode_lenient(&body);
-            (decoded.spans, summarize_errors(&decoded.errors))
+            let rejected = decoded
+                .errors
+                .iter()
+                .filter(|e| matches!(e, zipkin::proto::DecodeError::Span(_)))
+                .count();
+            (decoded.spans, rejected, summarize_errors(&decoded.errors))
         }
         "application/json" | "" => {
             let decoded = zipkin::json::decode_lenient(&body);
-            (decoded.spans, summarize_errors(&decoded.errors))
+            let rejected = decoded
+                .errors
+                .iter()
+                .filter(|e| matches!(e, zipkin::json::DecodeError::Span(_)))
+                .count();
+            (decoded.spans, rejected, summarize_errors(&decoded.errors))
         }
         other => {
             return Err(ApiError::UnsupportedMediaType(format!(
@@ -77,6 +107,7 @@ async fn receive(
     if kept > 0 {
         receiver.store.append(spans)?;
     }
+    receiver.stats.count_spans(kept, rejected);
     match errors {
         None => Ok(StatusCode::ACCEPTED),
         Some((count, text)) => Err(ApiError::BadRequest(format!(
