@@ -204,3 +204,48 @@ fn find_traces_by_duration_and_time_range() {
     };
     assert_eq!(ids(&store.find_traces(&query).unwrap()), [2]);
 }
+
+#[test]
+fn bound_and_counters_hold_under_mixed_batches() {
+    // a fixed xorshift sequence: batches of varied sizes over overlapping trace ids
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    let store = MemoryStore::new(50);
+    let mut span_id = 0;
+    for _ in 0..500 {
+        let batch: Vec<SpanData> = (0..next(8))
+            .map(|_| {
+                span_id += 1;
+                let trace = u128::from(next(40)) + 1;
+                span(trace, span_id, "svc", "op", next(1000), 1)
+            })
+            .collect();
+        store.append(batch).unwrap();
+        let counters = store.counters();
+        assert!(store.span_count() <= 50);
+        assert_eq!(
+            counters.stored - counters.evicted,
+            store.span_count() as u64
+        );
+        let held: usize = store
+            .find_traces(&TraceQuery {
+                limit: usize::MAX,
+                ..TraceQuery::default()
+            })
+            .unwrap()
+            .iter()
+            .map(Vec::len)
+            .sum();
+        assert_eq!(held, store.span_count());
+        assert_eq!(
+            store.services().unwrap().is_empty(),
+            store.span_count() == 0
+        );
+    }
+    assert!(store.counters().evicted > 0);
+}
