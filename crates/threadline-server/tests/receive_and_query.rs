@@ -311,3 +311,35 @@ fn otlp_undecodable_is_400_and_unknown_type_415() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body, "{}");
 }
+
+#[test]
+fn trace_many_remote_services_and_autocomplete() {
+    let server = TestServer::start();
+    let mut exporter = zipkin_exporter(&server, ZipkinEncoding::Json);
+    let mut spans = sample_trace(0xd1);
+    spans[0]
+        .attributes
+        .push(threadline::KeyValue::new("peer.service", "backend"));
+    spans.extend(sample_trace(0xd2));
+    exporter.export(&spans).expect("export");
+
+    let many = get_json(
+        server.query,
+        &format!("/api/v2/traceMany?traceIds={:032x},{:032x},ff", 0xd1, 0xd2),
+    );
+    let many = many.as_array().expect("array");
+    assert_eq!(many.len(), 2);
+    check_sample_trace(&many[0], 0xd1);
+    check_sample_trace(&many[1], 0xd2);
+    assert_eq!(
+        get(server.query, "/api/v2/traceMany?traceIds=zz").status,
+        400
+    );
+
+    let remote = get_json(server.query, "/api/v2/remoteServices?serviceName=frontend");
+    assert_eq!(remote, serde_json::json!(["backend"]));
+    assert_eq!(
+        get_json(server.query, "/api/v2/autocompleteKeys"),
+        serde_json::json!([])
+    );
+}

@@ -175,6 +175,7 @@ pub struct StoreCounters {
 ///
 /// assert_eq!(store.services().unwrap(), ["web"]);
 /// assert_eq!(store.operations("web").unwrap()[0].name, "get /users");
+/// assert!(store.remote_services("web").unwrap().is_empty());
 /// assert_eq!(store.trace(TraceId(7)).unwrap().unwrap().len(), 1);
 /// let query = TraceQuery { service: Some("web".into()), ..TraceQuery::default() };
 /// assert_eq!(store.find_traces(&query).unwrap().len(), 1);
@@ -209,6 +210,14 @@ pub trait SpanStore: Send + Sync + 'static {
     /// [`StoreError`] when the store cannot be read.
     fn operations(&self, service: &str) -> Result<Vec<Operation>, StoreError>;
 
+    /// The services the spans of `service` call or are called by (their `peer.service`
+    /// attribute, Zipkin's `remoteEndpoint.serviceName`), sorted.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be read.
+    fn remote_services(&self, service: &str) -> Result<Vec<String>, StoreError>;
+
     /// The traces matching `query`, newest (latest start) first, at most `query.limit`.
     ///
     /// # Errors
@@ -219,6 +228,9 @@ pub trait SpanStore: Send + Sync + 'static {
     /// How many spans were stored and evicted so far.
     fn counters(&self) -> StoreCounters;
 }
+
+/// The attribute naming a span's remote service (Zipkin's `remoteEndpoint.serviceName`).
+pub(crate) const PEER_SERVICE: &str = "peer.service";
 
 /// Whether a trace meets a query (Zipkin's semantics, see [`TraceQuery`]); shared by stores
 /// that filter in memory.

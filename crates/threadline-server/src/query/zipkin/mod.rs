@@ -7,6 +7,10 @@
 //!   (milliseconds; defaults: now and one day) and `limit` (default 10), newest first; a JSON
 //!   array of Zipkin v2 span arrays.
 //! - `GET /api/v2/trace/{traceId}`: one trace, `404` when the store has none.
+//! - `GET /api/v2/traceMany?traceIds=a,b`: the traces of those ids the store has.
+//! - `GET /api/v2/remoteServices?serviceName=`: the services it calls or is called by.
+//! - `GET /api/v2/autocompleteKeys` and `/api/v2/autocompleteValues?key=`: empty lists, what
+//!   Zipkin answers when no autocomplete keys are configured (the UI asks for them).
 //!
 //! Spans are written with `threadline-wire`'s Zipkin JSON encoder, the one exporters use.
 
@@ -44,6 +48,10 @@ pub fn routes(store: Arc<dyn SpanStore>) -> Router {
         .route("/api/v2/spans", get(span_names))
         .route("/api/v2/traces", get(traces))
         .route("/api/v2/trace/{trace_id}", get(trace))
+        .route("/api/v2/traceMany", get(trace_many))
+        .route("/api/v2/remoteServices", get(remote_services))
+        .route("/api/v2/autocompleteKeys", get(no_autocomplete))
+        .route("/api/v2/autocompleteValues", get(no_autocomplete))
         .with_state(store)
 }
 
@@ -173,6 +181,47 @@ async fn trace(
         Some(spans) => Ok(json(zipkin::json::encode(&spans))),
         None => Err(ApiError::NotFound(format!("trace {trace_id} not found"))),
     }
+}
+
+async fn trace_many(
+    State(store): State<Arc<dyn SpanStore>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = params(query);
+    let ids = param(&params, "traceIds")
+        .ok_or_else(|| ApiError::BadRequest("traceIds is missing".into()))?;
+    let ids = ids
+        .split(',')
+        .map(|id| parse_trace_id(id.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut body = Vec::from(&b"["[..]);
+    let mut first = true;
+    for id in ids {
+        if let Some(spans) = store.trace(id)? {
+            if !first {
+                body.push(b',');
+            }
+            first = false;
+            encode_trace(&spans, &mut body);
+        }
+    }
+    body.push(b']');
+    Ok(json(body))
+}
+
+async fn remote_services(
+    State(store): State<Arc<dyn SpanStore>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = params(query);
+    let service = param(&params, "serviceName")
+        .ok_or_else(|| ApiError::BadRequest("serviceName is missing".into()))?;
+    let names = store.remote_services(service)?;
+    Ok(json(serde_json::to_vec(&names).unwrap_or_default()))
+}
+
+async fn no_autocomplete() -> Response {
+    json(b"[]".to_vec())
 }
 
 #[cfg(test)]

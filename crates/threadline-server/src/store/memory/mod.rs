@@ -8,7 +8,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use threadline::{SpanData, SpanKind, TraceId};
 
-use super::{trace_matches, Operation, SpanStore, StoreCounters, StoreError, TraceQuery};
+use super::{
+    trace_matches, Operation, SpanStore, StoreCounters, StoreError, TraceQuery, PEER_SERVICE,
+};
 
 /// A store that keeps at most `max_spans` spans in memory.
 ///
@@ -44,6 +46,8 @@ struct Inner {
     /// Service -> operation -> number of stored spans carrying it, so that eviction can drop
     /// what no stored span has any more.
     operations: BTreeMap<String, HashMap<Operation, usize>>,
+    /// Service -> remote service -> number of stored spans naming it.
+    remote_services: HashMap<String, BTreeMap<String, usize>>,
     counters: StoreCounters,
 }
 
@@ -83,6 +87,14 @@ impl MemoryStore {
     }
 }
 
+fn remote_service_of(span: &SpanData) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == PEER_SERVICE)
+        .map(|kv| kv.value.to_string())
+        .filter(|name| !name.is_empty())
+}
+
 fn operation_of(span: &SpanData) -> (String, Operation) {
     (
         span.resource.service_name.to_string(),
@@ -95,6 +107,14 @@ fn operation_of(span: &SpanData) -> (String, Operation) {
 
 impl Inner {
     fn index(&mut self, span: &SpanData) {
+        if let Some(remote) = remote_service_of(span) {
+            *self
+                .remote_services
+                .entry(span.resource.service_name.to_string())
+                .or_default()
+                .entry(remote)
+                .or_insert(0) += 1;
+        }
         let (service, operation) = operation_of(span);
         *self
             .operations
@@ -105,6 +125,20 @@ impl Inner {
     }
 
     fn unindex(&mut self, span: &SpanData) {
+        if let Some(remote) = remote_service_of(span) {
+            let service = &*span.resource.service_name;
+            if let Some(remotes) = self.remote_services.get_mut(service) {
+                if let Some(count) = remotes.get_mut(&remote) {
+                    *count -= 1;
+                    if *count == 0 {
+                        remotes.remove(&remote);
+                    }
+                }
+                if remotes.is_empty() {
+                    self.remote_services.remove(service);
+                }
+            }
+        }
         let (service, operation) = operation_of(span);
         if let Some(ops) = self.operations.get_mut(&service) {
             if let Some(count) = ops.get_mut(&operation) {
@@ -178,6 +212,15 @@ impl SpanStore for MemoryStore {
                 .cmp(&(b.name.as_str(), kind_rank(b.span_kind)))
         });
         Ok(operations)
+    }
+
+    fn remote_services(&self, service: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .lock()
+            .remote_services
+            .get(service)
+            .map(|remotes| remotes.keys().cloned().collect())
+            .unwrap_or_default())
     }
 
     fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Vec<SpanData>>, StoreError> {

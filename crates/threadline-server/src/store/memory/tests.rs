@@ -249,3 +249,18 @@ fn bound_and_counters_hold_under_mixed_batches() {
     }
     assert!(store.counters().evicted > 0);
 }
+
+#[test]
+fn remote_services_follow_peer_service_and_eviction() {
+    let store = MemoryStore::new(2);
+    let mut call = span(1, 1, "web", "charge", 0, 1);
+    call.attributes
+        .push(KeyValue::new("peer.service", "payments"));
+    let mut other = span(1, 2, "web", "lookup", 0, 1);
+    other.attributes.push(KeyValue::new("peer.service", "db"));
+    store.append(vec![call, other]).unwrap();
+    assert_eq!(store.remote_services("web").unwrap(), ["db", "payments"]);
+    assert!(store.remote_services("db").unwrap().is_empty());
+    store.append(vec![span(2, 3, "web", "x", 0, 1)]).unwrap();
+    assert!(store.remote_services("web").unwrap().is_empty());
+}
