@@ -6,6 +6,7 @@
 //! listeners and runs them until asked to stop.
 
 pub mod error;
+pub mod ops;
 pub mod query;
 pub mod receive;
 pub mod server;

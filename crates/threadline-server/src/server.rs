@@ -2,7 +2,7 @@
 //!
 //! Three listeners, as the all-in-one server has them: Zipkin (its receiver and its query API,
 //! as Zipkin serves both on 9411), OTLP/HTTP (4318) and the query port (16686, the Zipkin query
-//! API for now).
+//! API for now, with `/health` and `/metrics`).
 
 use std::future::Future;
 use std::io;
@@ -14,9 +14,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::query;
 use crate::receive::{self, ReceiverStats, DEFAULT_MAX_BODY_BYTES};
 use crate::store::SpanStore;
+use crate::{ops, query};
 
 /// Where the server listens and what it accepts.
 ///
@@ -142,7 +142,13 @@ impl BoundServer {
             (
                 "query http",
                 config.query_port,
-                query::zipkin::routes(store.clone()),
+                query::zipkin::routes(store.clone()).merge(ops::routes(
+                    store.clone(),
+                    vec![
+                        ("zipkin http", zipkin_stats.clone()),
+                        ("otlp http", otlp_stats.clone()),
+                    ],
+                )),
             ),
         ];
         let mut listeners = Vec::with_capacity(plan.len());

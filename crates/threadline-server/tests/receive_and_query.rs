@@ -343,3 +343,47 @@ fn trace_many_remote_services_and_autocomplete() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn health_and_metrics_on_the_query_port() {
+    let server = TestServer::start();
+    let health = get(server.query, "/health");
+    assert_eq!(
+        (health.status, health.body.as_str()),
+        (200, r#"{"status":"ok"}"#)
+    );
+
+    let sent = sample_trace(0xb7);
+    let mut exporter = zipkin_exporter(&server, ZipkinEncoding::Json);
+    exporter.export(&sent).expect("export");
+    let refused = post(
+        server.zipkin,
+        "/api/v2/spans",
+        &[("content-type", "application/json")],
+        b"{",
+    );
+    assert_eq!(refused.status, 400);
+
+    let metrics = get(server.query, "/metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.content_type.starts_with("text/plain"),
+        "{}",
+        metrics.content_type
+    );
+    for line in [
+        format!(
+            "threadline_receiver_spans_accepted_total{{receiver=\"zipkin http\"}} {}",
+            sent.len()
+        ),
+        "threadline_receiver_requests_refused_total{receiver=\"zipkin http\"} 1".to_string(),
+        "threadline_receiver_spans_accepted_total{receiver=\"otlp http\"} 0".to_string(),
+        format!("threadline_store_spans_stored_total {}", sent.len()),
+    ] {
+        assert!(
+            metrics.body.lines().any(|l| l == line),
+            "{line} missing:\n{}",
+            metrics.body
+        );
+    }
+}
