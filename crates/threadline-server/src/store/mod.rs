@@ -9,6 +9,8 @@
 
 pub mod memory;
 
+use std::sync::Arc;
+
 use threadline::{SpanData, SpanKind, TraceId};
 
 pub use memory::MemoryStore;
@@ -121,6 +123,9 @@ pub struct TraceQuery {
     pub start_max_unix_nano: u64,
     /// The most traces returned.
     pub limit: usize,
+    /// Whether one span must meet every span condition (name, tags, duration) at once, as
+    /// Jaeger's search does; otherwise different spans may meet them, as Zipkin's does.
+    pub single_span: bool,
 }
 
 impl Default for TraceQuery {
@@ -134,6 +139,7 @@ impl Default for TraceQuery {
             start_min_unix_nano: 0,
             start_max_unix_nano: u64::MAX,
             limit: 10,
+            single_span: false,
         }
     }
 }
@@ -225,8 +231,135 @@ pub trait SpanStore: Send + Sync + 'static {
     /// [`StoreError`] when the store cannot be read.
     fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Vec<SpanData>>, StoreError>;
 
+    /// The calls between services in traces whose earliest span starts within
+    /// `[start_unix_nano, end_unix_nano]`, sorted by parent then child (see
+    /// [`DependencyLink`]).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be read.
+    fn dependencies(
+        &self,
+        start_unix_nano: u64,
+        end_unix_nano: u64,
+    ) -> Result<Vec<DependencyLink>, StoreError>;
+
     /// How many spans were stored and evicted so far.
     fn counters(&self) -> StoreCounters;
+}
+
+/// Calls from one service to another, as Zipkin's and Jaeger's dependency graphs show them.
+///
+/// A span whose parent belongs to another service is a call from the parent's service to the
+/// span's. A client or producer span naming a `peer.service` that no child span of it
+/// belongs to is a call to that (uninstrumented) service. A call is an error when the called
+/// side's span has an error status.
+///
+/// # Examples
+///
+/// ```
+/// use threadline_server::store::DependencyLink;
+///
+/// let link = DependencyLink { parent: "web".into(), child: "db".into(), call_count: 3, error_count: 1 };
+/// assert_eq!(link.call_count - link.error_count, 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DependencyLink {
+    /// The calling service.
+    pub parent: String,
+    /// The called service.
+    pub child: String,
+    /// How many calls.
+    pub call_count: u64,
+    /// How many of them failed.
+    pub error_count: u64,
+}
+
+/// Dependency links accumulated over traces, keyed by (parent, child).
+#[derive(Debug, Default)]
+pub(crate) struct DependencyLinker {
+    links: std::collections::BTreeMap<(String, String), (u64, u64)>,
+}
+
+impl DependencyLinker {
+    /// Adds the calls of one trace's spans.
+    pub(crate) fn add_trace(&mut self, spans: &[SpanData]) {
+        use std::collections::HashMap;
+        let by_id: HashMap<u64, &SpanData> = spans.iter().map(|s| (s.span_id.0, s)).collect();
+        let mut has_child_elsewhere: std::collections::HashSet<u64> = Default::default();
+        for span in spans {
+            let Some(parent) = span.parent_span_id.and_then(|p| by_id.get(&p.0)) else {
+                continue;
+            };
+            let (from, to) = (&parent.resource.service_name, &span.resource.service_name);
+            if from != to {
+                has_child_elsewhere.insert(parent.span_id.0);
+                self.count(from, to, is_error(span));
+            }
+        }
+        for span in spans {
+            if !matches!(span.kind, SpanKind::Client | SpanKind::Producer)
+                || has_child_elsewhere.contains(&span.span_id.0)
+            {
+                continue;
+            }
+            let peer = span.attributes.iter().find(|kv| &*kv.key == PEER_SERVICE);
+            if let Some(peer) = peer {
+                let peer = peer.value.to_string();
+                if !peer.is_empty() && *peer != *span.resource.service_name {
+                    self.count(&span.resource.service_name, &peer, is_error(span));
+                }
+            }
+        }
+    }
+
+    fn count(&mut self, parent: &str, child: &str, error: bool) {
+        let entry = self
+            .links
+            .entry((parent.to_string(), child.to_string()))
+            .or_default();
+        entry.0 += 1;
+        entry.1 += u64::from(error);
+    }
+
+    /// The links, sorted by parent then child.
+    pub(crate) fn finish(self) -> Vec<DependencyLink> {
+        self.links
+            .into_iter()
+            .map(
+                |((parent, child), (call_count, error_count))| DependencyLink {
+                    parent,
+                    child,
+                    call_count,
+                    error_count,
+                },
+            )
+            .collect()
+    }
+}
+
+fn is_error(span: &SpanData) -> bool {
+    span.status.as_ref().is_some_and(|status| !status.is_ok())
+}
+
+/// Runs a store operation on tokio's blocking pool, so that a store doing disk I/O never
+/// stalls the async workers serving other requests.
+pub(crate) async fn run_blocking<T, F>(
+    store: &Arc<dyn SpanStore>,
+    operation: F,
+) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn SpanStore) -> Result<T, StoreError> + Send + 'static,
+{
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || operation(&*store))
+        .await
+        .unwrap_or_else(|join| {
+            Err(StoreError::Unavailable(format!(
+                "store task failed: {join}"
+            )))
+        })
 }
 
 /// The attribute naming a span's remote service (Zipkin's `remoteEndpoint.serviceName`).
@@ -250,6 +383,9 @@ pub(crate) fn trace_matches(spans: &[SpanData], query: &TraceQuery) -> bool {
     if of_service().next().is_none() {
         return false;
     }
+    if query.single_span {
+        return of_service().any(|s| span_meets(s, query));
+    }
     if let Some(name) = &query.span_name {
         if !of_service().any(|s| &*s.name == name.as_str()) {
             return false;
@@ -260,17 +396,30 @@ pub(crate) fn trace_matches(spans: &[SpanData], query: &TraceQuery) -> bool {
             return false;
         }
     }
-    if query.min_duration_nanos.is_some() || query.max_duration_nanos.is_some() {
-        let min = query.min_duration_nanos.unwrap_or(0);
-        let max = query.max_duration_nanos.unwrap_or(u64::MAX);
-        if !of_service().any(|s| {
-            let duration = s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano);
-            (min..=max).contains(&duration)
-        }) {
-            return false;
-        }
+    let bounded = query.min_duration_nanos.is_some() || query.max_duration_nanos.is_some();
+    if bounded && !of_service().any(|s| duration_within(s, query)) {
+        return false;
     }
     true
+}
+
+/// Whether one span meets every span condition of `query` (Jaeger's semantics).
+fn span_meets(span: &SpanData, query: &TraceQuery) -> bool {
+    query
+        .span_name
+        .as_ref()
+        .is_none_or(|name| *span.name == **name)
+        && query.tags.iter().all(|tag| span_has_tag(span, tag))
+        && duration_within(span, query)
+}
+
+fn duration_within(span: &SpanData, query: &TraceQuery) -> bool {
+    let min = query.min_duration_nanos.unwrap_or(0);
+    let max = query.max_duration_nanos.unwrap_or(u64::MAX);
+    let duration = span
+        .end_time_unix_nano
+        .saturating_sub(span.start_time_unix_nano);
+    (min..=max).contains(&duration)
 }
 
 fn span_has_tag(span: &SpanData, tag: &TagFilter) -> bool {

@@ -26,7 +26,7 @@ use threadline::{SpanData, TraceId};
 use threadline_wire::zipkin;
 
 use crate::error::ApiError;
-use crate::store::{SpanStore, TagFilter, TraceQuery};
+use crate::store::{run_blocking, SpanStore, TagFilter, TraceQuery};
 
 const DEFAULT_LOOKBACK_MS: u64 = 86_400_000;
 const DEFAULT_LIMIT: usize = 10;
@@ -86,7 +86,7 @@ fn number(params: &[(String, String)], name: &str) -> Result<Option<u64>, ApiErr
 }
 
 async fn services(State(store): State<Arc<dyn SpanStore>>) -> Result<Response, ApiError> {
-    let names = store.services()?;
+    let names = run_blocking(&store, |store| store.services()).await?;
     Ok(json(serde_json::to_vec(&names).unwrap_or_default()))
 }
 
@@ -97,8 +97,9 @@ async fn span_names(
     let params = params(query);
     let service = param(&params, "serviceName")
         .ok_or_else(|| ApiError::BadRequest("serviceName is missing".into()))?;
-    let mut names: Vec<String> = store
-        .operations(service)?
+    let service = service.to_string();
+    let mut names: Vec<String> = run_blocking(&store, move |store| store.operations(&service))
+        .await?
         .into_iter()
         .map(|op| op.name)
         .collect();
@@ -134,6 +135,7 @@ fn trace_query(params: &[(String, String)], now_ms: u64) -> Result<TraceQuery, A
         start_min_unix_nano: end_ms.saturating_sub(lookback_ms).saturating_mul(1_000_000),
         start_max_unix_nano: end_ms.saturating_mul(1_000_000).saturating_add(999_999),
         limit,
+        single_span: false,
     })
 }
 
@@ -145,7 +147,7 @@ async fn traces(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let query = trace_query(&params(query), now_ms)?;
-    let found = store.find_traces(&query)?;
+    let found = run_blocking(&store, move |store| store.find_traces(&query)).await?;
     let mut body = Vec::from(&b"["[..]);
     for (i, spans) in found.iter().enumerate() {
         if i > 0 {
@@ -177,7 +179,7 @@ async fn trace(
     Path(trace_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_trace_id(&trace_id)?;
-    match store.trace(id)? {
+    match run_blocking(&store, move |store| store.trace(id)).await? {
         Some(spans) => Ok(json(zipkin::json::encode(&spans))),
         None => Err(ApiError::NotFound(format!("trace {trace_id} not found"))),
     }
@@ -194,16 +196,18 @@ async fn trace_many(
         .split(',')
         .map(|id| parse_trace_id(id.trim()))
         .collect::<Result<Vec<_>, _>>()?;
+    let traces = run_blocking(&store, move |store| {
+        ids.into_iter()
+            .map(|id| store.trace(id))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await?;
     let mut body = Vec::from(&b"["[..]);
-    let mut first = true;
-    for id in ids {
-        if let Some(spans) = store.trace(id)? {
-            if !first {
-                body.push(b',');
-            }
-            first = false;
-            encode_trace(&spans, &mut body);
+    for (i, spans) in traces.into_iter().flatten().enumerate() {
+        if i > 0 {
+            body.push(b',');
         }
+        encode_trace(&spans, &mut body);
     }
     body.push(b']');
     Ok(json(body))
@@ -216,7 +220,8 @@ async fn remote_services(
     let params = params(query);
     let service = param(&params, "serviceName")
         .ok_or_else(|| ApiError::BadRequest("serviceName is missing".into()))?;
-    let names = store.remote_services(service)?;
+    let service = service.to_string();
+    let names = run_blocking(&store, move |store| store.remote_services(&service)).await?;
     Ok(json(serde_json::to_vec(&names).unwrap_or_default()))
 }
 

@@ -25,7 +25,7 @@ use threadline_wire::otlp;
 
 use crate::error::ApiError;
 use crate::receive::{media_type, read_body, summarize, ReceiverStats};
-use crate::store::SpanStore;
+use crate::store::{run_blocking, SpanStore};
 
 /// The path spans are posted to.
 pub const TRACES_PATH: &str = "/v1/traces";
@@ -111,7 +111,7 @@ async fn receive(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let json = media_type(&headers) == otlp::json::CONTENT_TYPE;
-    match export(&receiver, &headers, body) {
+    match export(&receiver, &headers, body).await {
         Ok(response) => response,
         Err(error) => {
             receiver.stats.count_refused();
@@ -120,7 +120,7 @@ async fn receive(
     }
 }
 
-fn export(
+async fn export(
     receiver: &Receiver,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -146,7 +146,8 @@ fn export(
     }
     let accepted = outcome.spans.len();
     if accepted > 0 {
-        receiver.store.append(outcome.spans)?;
+        let spans = outcome.spans;
+        run_blocking(&receiver.store, move |store| store.append(spans)).await?;
     }
     receiver
         .stats

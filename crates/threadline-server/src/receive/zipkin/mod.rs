@@ -19,7 +19,7 @@ use threadline_wire::zipkin;
 
 use crate::error::ApiError;
 use crate::receive::{media_type, read_body, summarize, ReceiverStats};
-use crate::store::SpanStore;
+use crate::store::{run_blocking, SpanStore};
 
 /// The path spans are posted to.
 pub const SPANS_PATH: &str = "/api/v2/spans";
@@ -64,14 +64,14 @@ async fn receive(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let answer = accept(&receiver, &headers, body);
+    let answer = accept(&receiver, &headers, body).await;
     if answer.is_err() {
         receiver.stats.count_refused();
     }
     answer
 }
 
-fn accept(
+async fn accept(
     receiver: &Receiver,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -105,7 +105,7 @@ fn accept(
     };
     let kept = spans.len();
     if kept > 0 {
-        receiver.store.append(spans)?;
+        run_blocking(&receiver.store, move |store| store.append(spans)).await?;
     }
     receiver.stats.count_spans(kept, rejected);
     match errors {

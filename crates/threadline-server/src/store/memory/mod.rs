@@ -9,7 +9,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use threadline::{SpanData, SpanKind, TraceId};
 
 use super::{
-    trace_matches, Operation, SpanStore, StoreCounters, StoreError, TraceQuery, PEER_SERVICE,
+    trace_matches, DependencyLink, DependencyLinker, Operation, SpanStore, StoreCounters,
+    StoreError, TraceQuery, PEER_SERVICE,
 };
 
 /// A store that keeps at most `max_spans` spans in memory.
@@ -244,6 +245,22 @@ impl SpanStore for MemoryStore {
             .take(query.limit)
             .map(|(_, spans)| spans.clone())
             .collect())
+    }
+
+    fn dependencies(
+        &self,
+        start_unix_nano: u64,
+        end_unix_nano: u64,
+    ) -> Result<Vec<DependencyLink>, StoreError> {
+        let inner = self.lock();
+        let mut linker = DependencyLinker::default();
+        for spans in inner.traces.values() {
+            let start = spans.iter().map(|s| s.start_time_unix_nano).min();
+            if start.is_some_and(|start| (start_unix_nano..=end_unix_nano).contains(&start)) {
+                linker.add_trace(spans);
+            }
+        }
+        Ok(linker.finish())
     }
 
     fn counters(&self) -> StoreCounters {

@@ -264,3 +264,68 @@ fn remote_services_follow_peer_service_and_eviction() {
     store.append(vec![span(2, 3, "web", "x", 0, 1)]).unwrap();
     assert!(store.remote_services("web").unwrap().is_empty());
 }
+
+#[test]
+fn single_span_search_needs_one_span_to_meet_every_condition() {
+    let store = MemoryStore::new(100);
+    let mut get = span(1, 1, "web", "get", 0, 50);
+    get.attributes.push(KeyValue::new("http.method", "GET"));
+    let slow = span(1, 2, "web", "render", 10, 5);
+    store.append(vec![get, slow]).unwrap();
+    let query = |single_span| TraceQuery {
+        span_name: Some("render".into()),
+        tags: TagFilter::parse_zipkin("http.method=GET"),
+        single_span,
+        ..TraceQuery::default()
+    };
+    // Zipkin: `render` and the tag are met by different spans
+    assert_eq!(ids(&store.find_traces(&query(false)).unwrap()), [1]);
+    // Jaeger: no span is both `render` and GET
+    assert!(store.find_traces(&query(true)).unwrap().is_empty());
+    let both = TraceQuery {
+        span_name: Some("get".into()),
+        min_duration_nanos: Some(40 * MS),
+        ..query(true)
+    };
+    assert_eq!(ids(&store.find_traces(&both).unwrap()), [1]);
+}
+
+#[test]
+fn dependencies_link_services_and_uninstrumented_peers() {
+    let store = MemoryStore::new(100);
+    let root = span(1, 1, "web", "get", 100, 50);
+    let mut call = span(1, 2, "web", "call api", 110, 20);
+    call.parent_span_id = Some(SpanId(1));
+    call.kind = SpanKind::Client;
+    call.attributes.push(KeyValue::new("peer.service", "api"));
+    let mut served = span(1, 3, "api", "handle", 111, 18);
+    served.parent_span_id = Some(SpanId(2));
+    served.status = Some(threadline::Status::new(
+        threadline::StatusCode::Internal,
+        "boom",
+    ));
+    let mut query = span(1, 4, "api", "select", 112, 5);
+    query.parent_span_id = Some(SpanId(3));
+    query.kind = SpanKind::Client;
+    query.attributes.push(KeyValue::new("peer.service", "db"));
+    let late = span(2, 5, "web", "get", 10_000, 1);
+    let mut late_call = span(2, 6, "worker", "job", 10_001, 1);
+    late_call.parent_span_id = Some(SpanId(5));
+    store
+        .append(vec![root, call, served, query, late, late_call])
+        .unwrap();
+    let links: Vec<_> = store
+        .dependencies(0, 1_000 * MS)
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.parent, l.child, l.call_count, l.error_count))
+        .collect();
+    assert_eq!(
+        links,
+        [
+            ("api".to_string(), "db".to_string(), 1, 0),
+            ("web".to_string(), "api".to_string(), 1, 1),
+        ]
+    );
+    assert_eq!(store.dependencies(0, u64::MAX).unwrap().len(), 3);
+}
