@@ -1,0 +1,105 @@
+//! Starting the `threadline` binary in tests and talking to it.
+
+#![allow(dead_code)] // each test binary uses part of this
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long a test waits for the server to start or stop.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A running `threadline serve`, killed when dropped.
+pub struct ServerProcess {
+    child: Option<Child>,
+    listeners: HashMap<String, SocketAddr>,
+}
+
+impl ServerProcess {
+    /// Starts `threadline serve` with `args` and waits until every listener in `expected`
+    /// (e.g. `zipkin http`) has printed its address.
+    pub fn start(args: &[&str], expected: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_threadline"))
+            .arg("serve")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the threadline binary starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (lines_tx, lines_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut listeners = HashMap::new();
+        while !expected.iter().all(|name| listeners.contains_key(*name)) {
+            let line = lines_rx
+                .recv_timeout(DEADLINE)
+                .unwrap_or_else(|_| panic!("listeners {expected:?} before the deadline"));
+            if let Some((name, address)) = line.split_once(" listening on ") {
+                let address: SocketAddr = address.parse().expect("an address");
+                assert_ne!(address.port(), 0, "{line}");
+                listeners.insert(name.to_string(), address);
+            }
+        }
+        ServerProcess {
+            child: Some(child),
+            listeners,
+        }
+    }
+
+    /// The address a listener printed.
+    pub fn address(&self, listener: &str) -> SocketAddr {
+        self.listeners[listener]
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        let killed = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let (status_tx, status_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = status_tx.send(child.wait());
+        });
+        status_rx
+            .recv_timeout(DEADLINE)
+            .expect("exit before the deadline")
+            .expect("wait")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// GETs a JSON document, panicking with the body on a status other than 200.
+pub fn get_json(address: SocketAddr, path_and_query: &str) -> serde_json::Value {
+    let url = format!("http://{address}{path_and_query}");
+    let mut response = ureq::get(&url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}: {text}"))
+}
