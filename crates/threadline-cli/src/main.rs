@@ -1,4 +1,7 @@
-//! The `threadline` command. `threadline serve` (the default) runs the all-in-one server.
+//! The `threadline` command. `threadline serve` (the default) runs the all-in-one server;
+//! `threadline loadgen` sends OTLP load to a server and reports what it accepted.
+
+mod loadgen;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -20,6 +23,8 @@ struct Cli {
 enum Command {
     /// Run the all-in-one server (the default when no command is given).
     Serve(ServeArgs),
+    /// Send pre-encoded OTLP/HTTP batches on N connections and report spans/s and latency.
+    Loadgen(loadgen::LoadgenArgs),
 }
 
 #[derive(Args, Debug)]
@@ -53,8 +58,10 @@ fn main() -> anyhow::Result<()> {
         // no command means `serve` with its defaults (and THREADLINE_* variables)
         cli = Cli::parse_from(std::env::args_os().take(1).chain(["serve".into()]));
     }
-    let Some(Command::Serve(args)) = cli.command else {
-        anyhow::bail!("no command to run");
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        Some(Command::Loadgen(args)) => return Ok(loadgen::run(args)?),
+        None => anyhow::bail!("no command to run"),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

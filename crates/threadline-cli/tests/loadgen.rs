@@ -1,0 +1,189 @@
+//! `threadline loadgen` against the real `threadline serve`: every batch acknowledged, and the
+//! server's own counters agree with what the load generator reports.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Kills the server when the test ends, passed or not.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn threadline() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_threadline"));
+    command.stdin(Stdio::null()).stderr(Stdio::inherit());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("THREADLINE_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Starts `threadline serve` on free ports and reads its `<name> listening on <address>` lines.
+fn serve() -> (Server, HashMap<String, SocketAddr>) {
+    let mut child = threadline()
+        .args([
+            "serve",
+            "--zipkin-port",
+            "0",
+            "--otlp-http-port",
+            "0",
+            "--query-port",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn threadline serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Server(child);
+    let (lines_tx, lines_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut found = HashMap::new();
+    while found.len() < 3 {
+        let line = lines_rx
+            .recv_timeout(DEADLINE)
+            .expect("a listener line before the deadline");
+        let (name, address) = line
+            .split_once(" listening on ")
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+        found.insert(name.to_string(), address.parse().expect("an address"));
+    }
+    (server, found)
+}
+
+fn loadgen(args: &[&str]) -> std::process::Output {
+    threadline()
+        .arg("loadgen")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run threadline loadgen")
+}
+
+fn metric(query: SocketAddr, line_start: &str) -> u64 {
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    let text = agent
+        .get(format!("http://{query}/metrics"))
+        .call()
+        .expect("metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("metrics text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(line_start))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line_start} in\n{text}"))
+}
+
+#[test]
+fn every_batch_is_acknowledged_and_counted_by_the_server() {
+    let (_server, listeners) = serve();
+    let endpoint = format!("http://{}/v1/traces", listeners["otlp http"]);
+    let output = loadgen(&[
+        "--endpoint",
+        &endpoint,
+        "--batches",
+        "20",
+        "--connections",
+        "2",
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "one JSON line: {stdout}");
+    let report: serde_json::Value = serde_json::from_str(lines[0]).expect("json");
+    assert_eq!(report["spans_accepted"], 20 * 512, "{report}");
+    assert_eq!(report["spans_sent"], 20 * 512, "{report}");
+    assert_eq!(report["requests_ok"], 20, "{report}");
+    assert_eq!(report["requests_failed"], 0, "{report}");
+    assert_eq!(report["requests_throttled"], 0, "{report}");
+    assert_eq!(report["spans_rejected"], 0, "{report}");
+    assert_eq!(report["connections"], 2, "{report}");
+    assert!(report["latency_us"]["p99"].as_f64().expect("p99") > 0.0);
+
+    let query = listeners["query http"];
+    assert_eq!(
+        metric(
+            query,
+            "threadline_receiver_spans_accepted_total{receiver=\"otlp http\"}"
+        ),
+        20 * 512
+    );
+    // unique ids: the store kept every span as its own
+    assert_eq!(
+        metric(query, "threadline_store_spans_stored_total"),
+        20 * 512
+    );
+    assert_eq!(
+        metric(
+            query,
+            "threadline_receiver_requests_refused_total{receiver=\"otlp http\"}"
+        ),
+        0
+    );
+}
+
+#[test]
+fn a_server_that_is_not_there_fails_the_run_and_says_why() {
+    // a port that was free a moment ago: nothing listens on it
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}/v1/traces");
+    let output = loadgen(&[
+        "--endpoint",
+        &endpoint,
+        "--batches",
+        "3",
+        "--connections",
+        "1",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("3 failed"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no request was acknowledged"), "{stderr}");
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+}
+
+#[test]
+fn bad_flags_are_named() {
+    let output = loadgen(&["--duration", "10 parsecs"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--duration"));
+    let output = loadgen(&["--duration", "1s", "--batches", "3"]);
+    assert_eq!(output.status.code(), Some(2));
+    let output = loadgen(&[
+        "--endpoint",
+        "https://127.0.0.1:4318/v1/traces",
+        "--batches",
+        "1",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("https is not supported"));
+}
