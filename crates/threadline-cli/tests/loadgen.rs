@@ -79,24 +79,36 @@ fn loadgen(args: &[&str]) -> std::process::Output {
         .expect("run threadline loadgen")
 }
 
-fn metric(query: SocketAddr, line_start: &str) -> u64 {
+fn get(url: String) -> String {
     let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-    let text = agent
-        .get(format!("http://{query}/metrics"))
+    agent
+        .get(&url)
         .call()
-        .expect("metrics")
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
         .body_mut()
         .read_to_string()
-        .expect("metrics text");
+        .expect("body")
+}
+
+fn metric(query: SocketAddr, line_start: &str) -> u64 {
+    let text = get(format!("http://{query}/metrics"));
     text.lines()
         .find_map(|line| line.strip_prefix(line_start))
         .and_then(|value| value.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {line_start} in\n{text}"))
 }
 
+fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_micros() as u64
+}
+
 #[test]
 fn every_batch_is_acknowledged_and_counted_by_the_server() {
     let (_server, listeners) = serve();
+    let started = unix_micros();
     let endpoint = format!("http://{}/v1/traces", listeners["otlp http"]);
     let output = loadgen(&[
         "--endpoint",
@@ -144,6 +156,84 @@ fn every_batch_is_acknowledged_and_counted_by_the_server() {
             "threadline_receiver_requests_refused_total{receiver=\"otlp http\"}"
         ),
         0
+    );
+
+    // the spans are recent, so a time-bounded query finds them, as whole traces of 8 spans
+    // across services with a distinct request id each
+    let traces: Vec<Vec<serde_json::Value>> = serde_json::from_str(&get(format!(
+        "http://{query}/api/v2/traces?serviceName=loadgen-service-0&lookback=600000&limit=10000"
+    )))
+    .expect("traces json");
+    assert!(!traces.is_empty());
+    let finished = unix_micros();
+    let mut request_ids = std::collections::HashSet::new();
+    for trace in &traces {
+        assert_eq!(trace.len(), 8, "{trace:?}");
+        let services: std::collections::HashSet<_> = trace
+            .iter()
+            .map(|s| s["localEndpoint"]["serviceName"].as_str().expect("service"))
+            .collect();
+        assert!(services.len() > 1, "{services:?}");
+        for span in trace {
+            let timestamp = span["timestamp"].as_u64().expect("timestamp");
+            assert!(
+                timestamp + 1_000_000 >= started && timestamp <= finished,
+                "{span}"
+            );
+            let request_id = span["tags"]["request.id"].as_str().expect("request.id");
+            assert_eq!(request_id.len(), 16);
+            assert!(request_ids.insert(request_id.to_string()), "{request_id}");
+        }
+    }
+}
+
+#[test]
+fn a_timed_run_reports_what_the_server_counted() {
+    let (_server, listeners) = serve();
+    let endpoint = format!("http://{}/v1/traces", listeners["otlp http"]);
+    let output = loadgen(&[
+        "--endpoint",
+        &endpoint,
+        "--duration",
+        "300ms",
+        "--warmup",
+        "100ms",
+        "--connections",
+        "3",
+        "--spans-per-batch",
+        "100",
+        "--attributes",
+        "4",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let requests = report["requests_ok"].as_u64().expect("requests_ok");
+    assert!(requests > 0, "{report}");
+    assert_eq!(
+        report["spans_accepted"].as_u64(),
+        Some(requests * 100),
+        "{report}"
+    );
+    assert_eq!(report["requests_failed"], 0, "{report}");
+    assert_eq!(report["measured_s"], 0.3, "{report}");
+    assert_eq!(report["warmup_s"], 0.1, "{report}");
+    // what was measured is part of what was sent
+    let measured = report["measured_spans_accepted"]
+        .as_u64()
+        .expect("measured");
+    assert!(measured <= requests * 100, "{report}");
+    let query = listeners["query http"];
+    assert_eq!(
+        metric(
+            query,
+            "threadline_receiver_spans_accepted_total{receiver=\"otlp http\"}"
+        ),
+        requests * 100
+    );
+    assert_eq!(
+        metric(query, "threadline_store_spans_stored_total"),
+        requests * 100
     );
 }
 
