@@ -199,7 +199,7 @@ pub fn placeholder_spans(shape: Shape, variant: u64, base_time: u64) -> Vec<Span
         span.scope = "loadgen".into();
         let depth = (usize::BITS - (position + 1).leading_zeros()) as u64;
         let start_offset = 50_000_000 + depth * 1_000_000 + rng.below(500_000) as u64;
-        span.start_time_unix_nano = base_time - start_offset;
+        span.start_time_unix_nano = base_time.saturating_sub(start_offset);
         span.end_time_unix_nano =
             span.start_time_unix_nano + 40_000_000 / depth + rng.below(1_000_000) as u64;
         span.attributes = attributes(&mut rng, shape.attributes, route, status);
@@ -252,7 +252,7 @@ fn fields(bytes: &[u8], start: usize, end: usize) -> Result<Vec<Field>, Template
             1 => (at, at + 8),
             2 => {
                 let len = read_varint(bytes, &mut at)? as usize;
-                (at, at + len)
+                (at, at.saturating_add(len))
             }
             5 => (at, at + 4),
             _ => return Err(TemplateError::Walk("unsupported wire type", at)),

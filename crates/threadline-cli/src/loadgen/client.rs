@@ -204,7 +204,7 @@ impl Connection {
             let size_text = size_text.split(';').next().unwrap_or_default().trim();
             let size = usize::from_str_radix(size_text, 16)
                 .map_err(|_| RequestError::Malformed("chunk size"))?;
-            if body.len() + size > MAX_BODY {
+            if size > MAX_BODY || body.len() + size > MAX_BODY {
                 return Err(RequestError::Malformed("response body too long"));
             }
             at = line_end + 2;
@@ -297,7 +297,7 @@ fn partial_success_rejected(body: &[u8]) -> Option<i64> {
         match (key >> 3, key & 7) {
             (1, 2) => {
                 let len = varint(body, &mut at)? as usize;
-                let message = body.get(at..at + len)?;
+                let message = body.get(at..at.saturating_add(len))?;
                 at += len;
                 let mut inner = 0;
                 while inner < message.len() {
@@ -309,7 +309,10 @@ fn partial_success_rejected(body: &[u8]) -> Option<i64> {
                                 rejected = Some(value as i64);
                             }
                         }
-                        2 => inner += varint(message, &mut inner)? as usize,
+                        2 => {
+                            let len = varint(message, &mut inner)? as usize;
+                            inner = inner.saturating_add(len);
+                        }
                         1 => inner += 8,
                         5 => inner += 4,
                         _ => return rejected,
@@ -319,7 +322,10 @@ fn partial_success_rejected(body: &[u8]) -> Option<i64> {
             (_, 0) => {
                 varint(body, &mut at)?;
             }
-            (_, 2) => at += varint(body, &mut at)? as usize,
+            (_, 2) => {
+                let len = varint(body, &mut at)? as usize;
+                at = at.saturating_add(len);
+            }
             (_, 1) => at += 8,
             (_, 5) => at += 4,
             _ => return rejected,

@@ -401,7 +401,7 @@ impl Report {
 fn cpu_seconds() -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // the command name (field 2) is in parentheses and may hold spaces
-    let after_name = &stat[stat.rfind(')')? + 2..];
+    let after_name = stat.get(stat.rfind(')')? + 2..)?;
     let fields: Vec<&str> = after_name.split(' ').collect();
     // utime and stime are fields 14 and 15, so 11 and 12 after the name and state
     let user: f64 = fields.get(11)?.parse().ok()?;
