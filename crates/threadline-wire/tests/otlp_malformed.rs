@@ -453,3 +453,35 @@ proptest! {
         }
     }
 }
+
+/// Spans compared through `Debug`: NaN equals NaN (a mutated double may be NaN).
+fn debug_text(spans: &[SpanData]) -> String {
+    format!("{spans:?}")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// The protobuf decoder reads common spans directly and leaves the rest to prost: whatever
+    /// bytes are changed in a valid body, when prost reads the request it agrees with the
+    /// decoder on every span and every error message.
+    #[test]
+    fn the_direct_reader_agrees_with_prost_on_mutated_bodies(
+        spans in vec(common::span(), 1..4),
+        edits in vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let mut body = proto::encode(&spans);
+        for (at, byte) in edits {
+            let i = at.index(body.len());
+            body[i] = byte;
+        }
+        let decoded = proto::decode_lenient(&body);
+        if let Ok(request) = otlp::ExportTraceServiceRequest::decode(&body[..]) {
+            let via_prost = otlp::from_request(request);
+            prop_assert_eq!(debug_text(&decoded.spans), debug_text(&via_prost.spans));
+            let ours: Vec<String> = decoded.errors.iter().map(ToString::to_string).collect();
+            let prost: Vec<String> = via_prost.errors.iter().map(ToString::to_string).collect();
+            prop_assert_eq!(ours, prost);
+        }
+    }
+}

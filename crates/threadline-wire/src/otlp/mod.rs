@@ -66,6 +66,7 @@
 //!
 //! [`SpanData`]: threadline::SpanData
 
+mod direct;
 pub mod json;
 mod model;
 pub mod proto;

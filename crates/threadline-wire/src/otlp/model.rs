@@ -406,10 +406,65 @@ pub(crate) fn span_from_proto(
     scope: &Str,
     style: Style,
 ) -> Result<SpanData, Problem> {
-    let trace_id = trace_id("trace_id", &pb.trace_id, style)?;
-    let span_id = span_id("span_id", &pb.span_id, style)?;
+    let fields = SpanFields {
+        trace_id: &pb.trace_id,
+        span_id: &pb.span_id,
+        trace_state: &pb.trace_state,
+        parent_span_id: &pb.parent_span_id,
+        flags: pb.flags,
+        name: pb.name,
+        kind: pb.kind,
+        start_time_unix_nano: pb.start_time_unix_nano,
+        end_time_unix_nano: pb.end_time_unix_nano,
+        attributes: Attributes::Proto(pb.attributes),
+        dropped_attributes_count: pb.dropped_attributes_count,
+        events: pb.events,
+        dropped_events_count: pb.dropped_events_count,
+        links: pb.links,
+        dropped_links_count: pb.dropped_links_count,
+        status: pb.status,
+    };
+    span_from_fields(fields, resource, scope, style)
+}
+
+/// A span's attributes: as `opentelemetry-proto` decoded them, or already converted (by the
+/// direct protobuf reader, which only converts values that cannot fail).
+pub(crate) enum Attributes {
+    Proto(Vec<PbKeyValue>),
+    Converted(Vec<KeyValue>),
+}
+
+/// The fields of an OTLP `Span`, borrowed where `SpanData` does not keep them.
+pub(crate) struct SpanFields<'a> {
+    pub trace_id: &'a [u8],
+    pub span_id: &'a [u8],
+    pub trace_state: &'a str,
+    pub parent_span_id: &'a [u8],
+    pub flags: u32,
+    pub name: String,
+    pub kind: i32,
+    pub start_time_unix_nano: u64,
+    pub end_time_unix_nano: u64,
+    pub attributes: Attributes,
+    pub dropped_attributes_count: u32,
+    pub events: Vec<span::Event>,
+    pub dropped_events_count: u32,
+    pub links: Vec<span::Link>,
+    pub dropped_links_count: u32,
+    pub status: Option<PbStatus>,
+}
+
+/// One span from its fields, or what was wrong with it.
+pub(crate) fn span_from_fields(
+    pb: SpanFields<'_>,
+    resource: &Arc<Resource>,
+    scope: &Str,
+    style: Style,
+) -> Result<SpanData, Problem> {
+    let trace_id = trace_id("trace_id", pb.trace_id, style)?;
+    let span_id = span_id("span_id", pb.span_id, style)?;
     // An empty or all-zero parent id means a root span.
-    let parent_span_id = match pb.parent_span_id.as_slice() {
+    let parent_span_id = match pb.parent_span_id {
         [] => None,
         bytes => match <[u8; 8]>::try_from(bytes) {
             Ok(bytes) => Some(SpanId::from_bytes(bytes)).filter(|id| id.is_valid()),
@@ -433,7 +488,7 @@ pub(crate) fn span_from_proto(
     };
     let mut span = SpanData::new(trace_id, span_id, pb.name);
     span.parent_span_id = parent_span_id;
-    span.trace_state = trace_state(&pb.trace_state);
+    span.trace_state = trace_state(pb.trace_state);
     span.parent_is_remote = pb.flags & (flags::HAS_IS_REMOTE | flags::IS_REMOTE)
         == flags::HAS_IS_REMOTE | flags::IS_REMOTE;
     span.kind = kind;
@@ -442,7 +497,10 @@ pub(crate) fn span_from_proto(
     span.resource = Arc::clone(resource);
     span.scope = scope.clone();
 
-    let mut attributes = attributes_from_proto(pb.attributes, "attributes", style)?;
+    let mut attributes = match pb.attributes {
+        Attributes::Proto(attributes) => attributes_from_proto(attributes, "attributes", style)?,
+        Attributes::Converted(attributes) => attributes,
+    };
     span.stack_trace = take(&mut attributes, key::STACK_TRACE, |v| match v {
         Value::Str(text) => Some(text.to_string()),
         _ => None,

@@ -279,9 +279,11 @@ fn decode_group(
             }
         };
         for bytes in spans {
-            let span = Span::decode(bytes)
-                .map_err(|error| Problem::Malformed(prost_message(&error)))
-                .and_then(|span| model::span_from_proto(span, &resource, &scope, Style::Proto));
+            let span = super::direct::span(bytes, &resource, &scope).unwrap_or_else(|| {
+                Span::decode(bytes)
+                    .map_err(|error| Problem::Malformed(prost_message(&error)))
+                    .and_then(|span| model::span_from_proto(span, &resource, &scope, Style::Proto))
+            });
             match span {
                 Ok(span) => decoded.spans.push(span),
                 Err(problem) => decoded.errors.push(problem.at(*index).into()),
