@@ -163,8 +163,31 @@ pub fn v3_spans(address: SocketAddr, path: &str) -> Vec<SpanData> {
     assert_eq!(object.len(), 1, "{answer}");
     let result = &answer["result"];
     assert!(result["resourceSpans"].is_array(), "{answer}");
-    threadline_wire::otlp::json::decode(result.to_string().as_bytes())
-        .unwrap_or_else(|e| panic!("{e}: {answer}"))
+    let spans = threadline_wire::otlp::json::decode(result.to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("{e}: {answer}"));
+    // read by an OTLP/JSON reader that is not ours as well: the same spans
+    let traces: opentelemetry_proto::tonic::trace::v1::TracesData =
+        serde_json::from_value(result.clone())
+            .unwrap_or_else(|e| panic!("opentelemetry-proto cannot read it: {e}: {answer}"));
+    let theirs: Vec<(Vec<u8>, Vec<u8>, String)> = traces
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(|s| (s.trace_id.clone(), s.span_id.clone(), s.name.clone()))
+        .collect();
+    let ours: Vec<(Vec<u8>, Vec<u8>, String)> = spans
+        .iter()
+        .map(|s| {
+            (
+                s.trace_id.0.to_be_bytes().to_vec(),
+                s.span_id.0.to_be_bytes().to_vec(),
+                s.name.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(theirs, ours, "{answer}");
+    spans
 }
 
 /// An api_v3 failure: `status` and `{"error": {"httpCode": status, "message"}}`; the message.
