@@ -5,7 +5,7 @@
 //! - `GET /api/v3/operations?service=&span_kind=`: `{"operations": [{"name", "spanKind"}]}`,
 //!   kinds named as in the [Jaeger API](super).
 //! - `GET /api/v3/traces/{trace_id}`: `{"result": {"resourceSpans": [...]}}`, the trace as
-//!   OTLP/JSON (`threadline-wire`'s [`otlp::json`](threadline_wire::otlp::json) encoder);
+//!   OTLP/JSON (`threadline-wire`'s [`otlp::json`] encoder);
 //!   `start_time` and `end_time` (RFC 3339) are checked but not needed.
 //! - `GET /api/v3/traces?query.service_name=&...`: the spans of the matching traces in one
 //!   `result`. `query.start_time_min` and `query.start_time_max` (RFC 3339, the second
