@@ -389,10 +389,7 @@ fn write_tags(out: &mut Vec<u8>, tags: &[Tag<'_>]) {
             }
             TagValue::Double(x) => {
                 out.extend_from_slice(b",\"type\":\"float64\",\"value\":");
-                let mut text = String::new();
-                if json_write::finite_f64(*x, |t| text.push_str(t)) {
-                    out.extend_from_slice(text.as_bytes());
-                } else {
+                if !json_write::finite_f64(*x, |text| out.extend_from_slice(text.as_bytes())) {
                     json_write::string(out, crate::json_value::non_finite(*x));
                 }
             }
