@@ -20,8 +20,8 @@
 use std::fmt::{Debug, Display};
 use std::sync::Arc;
 
-use threadline::{Resource, SpanData};
-use threadline_wire::jaeger::{binary, compact};
+use threadline::{Resource, SpanData, TraceId};
+use threadline_wire::jaeger::{binary, compact, json as jaeger_json};
 use threadline_wire::{otlp, zipkin, Decoded};
 
 pub mod seeds;
@@ -125,6 +125,17 @@ pub fn jaeger_binary_emit_batch(body: &[u8]) {
     );
 }
 
+/// Jaeger's JSON trace model, what its query API answers (a trace, an array of traces, or the
+/// whole `{"data": [...]}` answer).
+pub fn jaeger_json(body: &[u8]) {
+    check(
+        body,
+        jaeger_json::decode_lenient,
+        |spans| vec![jaeger_json::encode(spans)],
+        by_trace,
+    );
+}
+
 /// Decodes `body`, checks the errors' messages and the round trip of what decoded, and hands
 /// back what decoded.
 fn check<E: Display + Debug>(
@@ -218,6 +229,20 @@ fn grouped(spans: &[SpanData]) -> Vec<SpanData> {
     groups
         .into_iter()
         .flat_map(|(_, scopes)| scopes.into_iter().flat_map(|(_, spans)| spans))
+        .collect()
+}
+
+/// The batch as an array of Jaeger traces gives it back: grouped by trace id, in order of first
+/// appearance.
+fn by_trace(spans: &[SpanData]) -> Vec<SpanData> {
+    let mut ids: Vec<TraceId> = Vec::new();
+    for span in spans {
+        if !ids.contains(&span.trace_id) {
+            ids.push(span.trace_id);
+        }
+    }
+    ids.iter()
+        .flat_map(|id| spans.iter().filter(move |s| s.trace_id == *id).cloned())
         .collect()
 }
 

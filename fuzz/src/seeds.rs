@@ -12,7 +12,7 @@ use threadline::{
     Annotation, KeyValue, Link, LinkType, MessageEvent, MessageEventType, Resource, SpanContext,
     SpanData, SpanId, SpanKind, Status, StatusCode, TraceId, TraceOptions, TraceState, Value,
 };
-use threadline_wire::jaeger::{binary, compact};
+use threadline_wire::jaeger::{binary, compact, json as jaeger_json};
 use threadline_wire::{otlp, zipkin};
 
 /// A server span with something in every field `SpanData` has.
@@ -135,6 +135,7 @@ pub fn all() -> Vec<(&'static str, String, Vec<u8>)> {
             name,
             binary::encode_emit_batch(spans),
         );
+        add("jaeger_json", name, vec![jaeger_json::encode(spans)]);
     }
     for name in crate::PROPAGATORS {
         let target = propagation_target(name);

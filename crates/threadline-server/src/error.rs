@@ -3,7 +3,9 @@
 //! Handlers return [`ApiError`]; its [`IntoResponse`] picks the status and writes the message
 //! as a `text/plain` body, so that a client learns what was wrong with its request. The OTLP
 //! receivers answer with the same status and a `google.rpc.Status` body instead
-//! ([`ApiError::into_otlp_response`]), as the OTLP/HTTP specification asks.
+//! ([`ApiError::into_otlp_response`]), as the OTLP/HTTP specification asks; the Jaeger query
+//! APIs with the same status in Jaeger's error shapes ([`ApiError::into_jaeger_response`],
+//! [`ApiError::into_jaeger_v3_response`]).
 
 use axum::extract::rejection::BytesRejection;
 use axum::http::{header, StatusCode};
@@ -136,6 +138,50 @@ impl ApiError {
         }
     }
 
+    /// The answer of Jaeger's query API (`/api/...`): this error's status, with Jaeger's
+    /// envelope `{"data":null,"total":0,"limit":0,"offset":0,"errors":[{"code":..,"msg":..}]}`
+    /// as the body.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadline_server::error::ApiError;
+    ///
+    /// let response = ApiError::NotFound("trace 1 not found".into()).into_jaeger_response();
+    /// assert_eq!(response.status(), 404);
+    /// ```
+    pub fn into_jaeger_response(self) -> Response {
+        let status = self.status();
+        let body = serde_json::json!({
+            "data": null,
+            "total": 0,
+            "limit": 0,
+            "offset": 0,
+            "errors": [{ "code": status.as_u16(), "msg": self.to_string() }],
+        });
+        json_response(status, body)
+    }
+
+    /// The answer of Jaeger's api_v3 HTTP gateway (`/api/v3/...`): this error's status, with
+    /// `{"error":{"httpCode":..,"message":..}}` as the body.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadline_server::error::ApiError;
+    ///
+    /// let response = ApiError::BadRequest("query.start_time_min is missing".into())
+    ///     .into_jaeger_v3_response();
+    /// assert_eq!(response.status(), 400);
+    /// ```
+    pub fn into_jaeger_v3_response(self) -> Response {
+        let status = self.status();
+        let body = serde_json::json!({
+            "error": { "httpCode": status.as_u16(), "message": self.to_string() },
+        });
+        json_response(status, body)
+    }
+
     /// The error for a body axum could not read: over the body limit (`limit`, the receiver's
     /// [`DefaultBodyLimit`](axum::extract::DefaultBodyLimit)), or cut off.
     pub fn from_body_rejection(rejection: BytesRejection, limit: usize) -> Self {
@@ -145,6 +191,15 @@ impl ApiError {
             ApiError::BadRequest(format!("body could not be read: {}", rejection.body_text()))
         }
     }
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 impl IntoResponse for ApiError {

@@ -142,13 +142,13 @@ impl BoundServer {
             (
                 "query http",
                 config.query_port,
-                query::zipkin::routes(store.clone()).merge(ops::routes(
+                ops::with_query_latency(query::routes(store.clone()).merge(ops::routes(
                     store.clone(),
                     vec![
                         ("zipkin http", zipkin_stats.clone()),
                         ("otlp http", otlp_stats.clone()),
                     ],
-                )),
+                ))),
             ),
         ];
         let mut listeners = Vec::with_capacity(plan.len());

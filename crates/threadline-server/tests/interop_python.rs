@@ -2,16 +2,19 @@
 //! exporter posts to the Zipkin receiver, and a request built with the official OTLP protobuf
 //! classes (opentelemetry-proto for Python) is posted, gzip-compressed, to the OTLP/HTTP
 //! receiver, whose partial-success response Python decodes. The traces are read back through
-//! the Zipkin query API.
+//! the Zipkin query API and Jaeger's.
 //!
 //! `scripts/ci` installs the peers into a virtual environment under `target/` and passes its
 //! Python in `THREADLINE_PEERS_PYTHON`; a plain `cargo test` lists these tests as ignored.
 
 mod common;
+#[path = "common/jaeger_query.rs"]
+mod jaeger_query;
 
 use std::process::{Command, Stdio};
 
 use common::{get_json, TestServer};
+use jaeger_query::{jaeger_ok, jaeger_trace, parent_of, service_of, span_named, tag};
 
 fn run_python(program: &str, args: &[&str]) -> String {
     let python = std::env::var("THREADLINE_PEERS_PYTHON")
@@ -85,6 +88,31 @@ fn the_opentelemetry_python_zipkin_exporter_is_received() {
         "/api/v2/traces?serviceName=addsubtract&annotationQuery=negative%3Dtrue",
     );
     assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+
+    // the same trace through Jaeger's API: Zipkin JSON tags arrive as strings
+    let (trace, decoded) = jaeger_trace(server.query, &trace_id);
+    assert_eq!(decoded.len(), 3);
+    assert_eq!(trace["traceID"], trace_id.as_str());
+    let root = span_named(&trace, "addsubtract");
+    assert_eq!(parent_of(root), None);
+    assert_eq!(service_of(&trace, root), "addsubtract");
+    assert_eq!(tag(root, "span.kind"), ("string".into(), "server".into()));
+    assert_eq!(tag(root, "result"), ("string".into(), "4".into()));
+    for name in ["add", "subtract"] {
+        assert_eq!(
+            parent_of(span_named(&trace, name)),
+            root["spanID"].as_str().map(String::from)
+        );
+    }
+    assert_eq!(
+        tag(span_named(&trace, "subtract"), "negative"),
+        ("string".into(), "true".into())
+    );
+    let found = jaeger_ok(
+        server.query,
+        "/api/traces?service=addsubtract&tag=negative:true&operation=subtract",
+    );
+    assert_eq!(found["data"].as_array().map(Vec::len), Some(1), "{found}");
 }
 
 const OTLP_PROTO: &str = r#"
@@ -150,4 +178,18 @@ fn an_otlp_request_built_by_opentelemetry_proto_is_received() {
     assert_eq!(child["parentId"], "b7ad6b7169203331");
     assert_eq!(child["kind"], "CLIENT");
     assert_eq!(child["tags"]["db.system"], "postgresql");
+
+    // the same trace through Jaeger's API
+    let (trace, decoded) = jaeger_trace(server.query, "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(decoded.len(), 2);
+    let root = span_named(&trace, "GET /orders");
+    let child = span_named(&trace, "SELECT orders");
+    assert_eq!(root["spanID"], "b7ad6b7169203331");
+    assert_eq!(parent_of(child).as_deref(), Some("b7ad6b7169203331"));
+    assert_eq!(service_of(&trace, root), "orders");
+    assert_eq!(tag(root, "span.kind"), ("string".into(), "server".into()));
+    assert_eq!(tag(child, "span.kind"), ("string".into(), "client".into()));
+    assert_eq!(tag(root, "http.method"), ("string".into(), "GET".into()));
+    assert_eq!(root["duration"], 5000);
+    assert_eq!(child["duration"], 3000);
 }

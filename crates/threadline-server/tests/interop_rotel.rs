@@ -1,11 +1,14 @@
 //! The rotel collector relays our exporter's spans to the server: threadline-export sends
 //! OTLP/HTTP to rotel, whose own OTLP exporter (HTTP, protobuf, gzip) posts them to the
-//! server's OTLP/HTTP receiver; the trace is read back through the Zipkin query API.
+//! server's OTLP/HTTP receiver; the trace is read back through the Zipkin query API and
+//! Jaeger's.
 //!
 //! `scripts/ci` installs rotel and passes the agent's path in `THREADLINE_ROTEL_AGENT`; a
 //! plain `cargo test` lists this test as ignored.
 
 mod common;
+#[path = "common/jaeger_query.rs"]
+mod jaeger_query;
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -102,4 +105,8 @@ fn rotel_relays_our_spans_to_the_otlp_http_receiver() {
         std::thread::sleep(Duration::from_millis(10));
     };
     check_sample_trace(&trace, 0x707);
+
+    let (trace, decoded) = jaeger_query::jaeger_trace(server.query, &format!("{:032x}", 0x707u128));
+    assert_eq!(decoded.len(), 3);
+    jaeger_query::check_sample_trace(&trace, 0x707);
 }

@@ -4,8 +4,8 @@
 //! decodes it back, so the SDK's exporters and the server's receivers share one mapping and can
 //! never drift apart. Today that is [`zipkin`] (v2 JSON and proto3) and [`otlp`] (protobuf and
 //! JSON, plus the `ExportTraceServiceRequest` message itself for gRPC) and [`jaeger`] (thrift
-//! compact and binary, one `Batch` per resource, so its encoders return one body per resource).
-//! Each has the same shape:
+//! compact and binary, one `Batch` per resource, so its encoders return one body per resource;
+//! and the JSON trace model of Jaeger's query API). Each has the same shape:
 //!
 //! - `encode(&[SpanData]) -> Vec<u8>`: the request body, infallible;
 //! - `decode(&[u8]) -> Result<Vec<SpanData>, DecodeError>`: all spans or the first problem;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use threadline::{KeyValue, LinkType, Resource, SpanData, SpanKind, TraceState, Value};
-use threadline_wire::jaeger::{binary, compact};
+use threadline_wire::jaeger::{binary, compact, json};
 
 /// An array attribute as Jaeger carries it: its JSON text.
 fn jaeger_value(value: &Value) -> Value {
@@ -142,6 +142,46 @@ proptest! {
         let bodies = binary::encode_batch(&spans);
         let again = binary::encode_batch(&decode_all(&bodies, binary::decode_batch));
         prop_assert_eq!(again, bodies);
+    }
+
+    /// A trace through the query API's JSON keeps what thrift keeps, in the order given: the
+    /// JSON and thrift forms are written from the same mapping, so they cannot drift apart.
+    #[test]
+    fn json_trace_keeps_what_thrift_keeps(spans in vec(common::span(), 0..5)) {
+        let decoded = json::decode(&json::encode_trace(&spans)).unwrap();
+        let expected: Vec<SpanData> = spans.iter().map(normalized).collect();
+        prop_assert!(same(&decoded, &expected), "{:#?}\n!=\n{:#?}", decoded, expected);
+        for span in &spans {
+            let through_thrift =
+                decode_all(&compact::encode_emit_batch(std::slice::from_ref(span)), compact::decode_emit_batch);
+            let through_json = json::decode(&json::encode_trace(std::slice::from_ref(span))).unwrap();
+            prop_assert!(same(&through_json, &through_thrift));
+        }
+        // once normalized, the same text again
+        prop_assert_eq!(json::encode_trace(&decoded), json::encode_trace(&spans));
+    }
+
+    /// An array of traces groups the spans by trace id, in order of first appearance.
+    #[test]
+    fn json_traces_group_spans_by_trace(
+        mut spans in vec(common::span(), 0..6),
+        traces in vec(1u128..4, 6),
+    ) {
+        for (span, trace) in spans.iter_mut().zip(traces) {
+            span.trace_id = threadline::TraceId(trace);
+        }
+        let decoded = json::decode(&json::encode(&spans)).unwrap();
+        let mut ids: Vec<threadline::TraceId> = Vec::new();
+        for span in &spans {
+            if !ids.contains(&span.trace_id) {
+                ids.push(span.trace_id);
+            }
+        }
+        let expected: Vec<SpanData> = ids
+            .iter()
+            .flat_map(|id| spans.iter().filter(move |s| s.trace_id == *id).map(normalized))
+            .collect();
+        prop_assert!(same(&decoded, &expected), "{:#?}\n!=\n{:#?}", decoded, expected);
     }
 
     /// Every span lands in exactly one packet (in order, per resource) or is reported as too

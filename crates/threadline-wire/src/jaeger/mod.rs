@@ -1,7 +1,8 @@
 //! Jaeger thrift, both directions: [`compact`] (the `emitBatch` message a Jaeger agent reads on
 //! UDP port 6831, plus a splitter into packets of at most 65,000 bytes) and [`binary`] (the bare
 //! `Batch` that is the body of the collector's `POST /api/traces`, and the `emitBatch` message of
-//! the agent's UDP port 6832).
+//! the agent's UDP port 6832); and [`json`], the JSON trace model of Jaeger's query API (what
+//! the Jaeger UI reads), written from and read into the same structs.
 //!
 //! The Thrift code is our own (`thrift.rs`, after `jaeger.thrift` and `agent.thrift`), not the
 //! `thrift` crate: it covers exactly Jaeger's structs, skips unknown fields of any type, and
@@ -96,6 +97,7 @@
 
 pub mod binary;
 pub mod compact;
+pub mod json;
 mod model;
 mod thrift;
 

@@ -9,6 +9,10 @@
 //! - `GET /api/v2/trace/{traceId}`: one trace, `404` when the store has none.
 //! - `GET /api/v2/traceMany?traceIds=a,b`: the traces of those ids the store has.
 //! - `GET /api/v2/remoteServices?serviceName=`: the services it calls or is called by.
+//! - `GET /api/v2/dependencies?endTs=&lookback=`: the calls between services in the traces
+//!   that started within `lookback` milliseconds (default: all of them) before `endTs`
+//!   (milliseconds, required), `[{"parent", "child", "callCount", "errorCount"}]`;
+//!   `errorCount` is left out when 0, as Zipkin writes it.
 //! - `GET /api/v2/autocompleteKeys` and `/api/v2/autocompleteValues?key=`: empty lists, what
 //!   Zipkin answers when no autocomplete keys are configured (the UI asks for them).
 //!
@@ -50,6 +54,7 @@ pub fn routes(store: Arc<dyn SpanStore>) -> Router {
         .route("/api/v2/trace/{trace_id}", get(trace))
         .route("/api/v2/traceMany", get(trace_many))
         .route("/api/v2/remoteServices", get(remote_services))
+        .route("/api/v2/dependencies", get(dependencies))
         .route("/api/v2/autocompleteKeys", get(no_autocomplete))
         .route("/api/v2/autocompleteValues", get(no_autocomplete))
         .with_state(store)
@@ -223,6 +228,34 @@ async fn remote_services(
     let service = service.to_string();
     let names = run_blocking(&store, move |store| store.remote_services(&service)).await?;
     Ok(json(serde_json::to_vec(&names).unwrap_or_default()))
+}
+
+async fn dependencies(
+    State(store): State<Arc<dyn SpanStore>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = params(query);
+    let end_ms =
+        number(&params, "endTs")?.ok_or_else(|| ApiError::BadRequest("endTs is missing".into()))?;
+    let lookback_ms = number(&params, "lookback")?.unwrap_or(end_ms);
+    let start = end_ms.saturating_sub(lookback_ms).saturating_mul(1_000_000);
+    let end = end_ms.saturating_mul(1_000_000).saturating_add(999_999);
+    let links = run_blocking(&store, move |store| store.dependencies(start, end)).await?;
+    let links: Vec<serde_json::Value> = links
+        .into_iter()
+        .map(|link| {
+            let mut json = serde_json::json!({
+                "parent": link.parent,
+                "child": link.child,
+                "callCount": link.call_count,
+            });
+            if link.error_count > 0 {
+                json["errorCount"] = link.error_count.into();
+            }
+            json
+        })
+        .collect();
+    Ok(json(serde_json::to_vec(&links).unwrap_or_default()))
 }
 
 async fn no_autocomplete() -> Response {
