@@ -5,6 +5,7 @@
 //! | `threadline_receiver_spans_accepted_total` | counter | `receiver` |
 //! | `threadline_receiver_spans_rejected_total` | counter | `receiver` |
 //! | `threadline_receiver_requests_refused_total` | counter | `receiver` |
+//! | `threadline_receiver_requests_throttled_total` | counter | `receiver` |
 //! | `threadline_store_spans_stored_total` | counter | |
 //! | `threadline_store_spans_evicted_total` | counter | |
 
@@ -72,7 +73,7 @@ fn render(ops: &Ops) -> String {
         .iter()
         .map(|(name, stats)| (*name, stats.snapshot()))
         .collect();
-    let families: [(&str, &str, CounterOf); 3] = [
+    let families: [(&str, &str, CounterOf); 4] = [
         (
             "threadline_receiver_spans_accepted_total",
             "Spans decoded and stored, per receiver.",
@@ -87,6 +88,11 @@ fn render(ops: &Ops) -> String {
             "threadline_receiver_requests_refused_total",
             "Requests answered with an error status, per receiver.",
             |c| c.requests_refused,
+        ),
+        (
+            "threadline_receiver_requests_throttled_total",
+            "Requests refused and datagrams dropped because too many batches were in flight, per receiver.",
+            |c| c.requests_throttled,
         ),
     ];
     for (name, help, value) in families {
@@ -134,6 +140,8 @@ mod tests {
         let zipkin = Arc::new(ReceiverStats::default());
         zipkin.count_spans(5, 2);
         zipkin.count_refused();
+        zipkin.count_throttled();
+        zipkin.count_throttled();
         let text = render(&Ops {
             store,
             receivers: vec![("zipkin http", zipkin), ("otlp http", Arc::default())],
@@ -142,6 +150,7 @@ mod tests {
             "threadline_receiver_spans_accepted_total{receiver=\"zipkin http\"} 5",
             "threadline_receiver_spans_rejected_total{receiver=\"zipkin http\"} 2",
             "threadline_receiver_requests_refused_total{receiver=\"zipkin http\"} 1",
+            "threadline_receiver_requests_throttled_total{receiver=\"zipkin http\"} 2",
             "threadline_receiver_spans_accepted_total{receiver=\"otlp http\"} 0",
             "threadline_store_spans_stored_total 2",
             "threadline_store_spans_evicted_total 1",
