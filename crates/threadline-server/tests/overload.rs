@@ -159,15 +159,15 @@ fn every_receiver_refuses_past_the_bound_and_recovers() {
         .enable_all()
         .build()
         .expect("runtime");
-    let status = runtime.block_on(async {
-        let mut client = TraceServiceClient::connect(format!("http://{}", server.otlp_grpc))
-            .await
-            .expect("grpc connection");
-        client
-            .export(otlp::to_request(&other))
-            .await
-            .expect_err("throttled")
-    });
+    let mut client = runtime
+        .block_on(TraceServiceClient::connect(format!(
+            "http://{}",
+            server.otlp_grpc
+        )))
+        .expect("grpc connection");
+    let status = runtime
+        .block_on(client.export(otlp::to_request(&other)))
+        .expect_err("throttled");
     assert_eq!(status.code(), tonic::Code::ResourceExhausted);
     // google.rpc.Status { details: [Any { type_url: ".../google.rpc.RetryInfo", ... }] }
     let details = String::from_utf8_lossy(status.details()).into_owned();
@@ -211,6 +211,12 @@ fn every_receiver_refuses_past_the_bound_and_recovers() {
         )
         .expect("send");
     wait_for(&server, "jaeger compact udp", |c| c.spans_accepted == 1);
+    let response = runtime
+        .block_on(client.export(otlp::to_request(&sample_trace(0x4))))
+        .expect("accepted once the permit is back")
+        .into_inner();
+    assert_eq!(response.partial_success, None);
+    assert_eq!(server.receiver("otlp grpc").spans_accepted, 3);
 
     for receiver in [
         "zipkin http",
