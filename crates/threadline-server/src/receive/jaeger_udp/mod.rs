@@ -1,21 +1,28 @@
 //! The Jaeger agent's UDP receivers: `emitBatch` datagrams in Thrift compact (port 6831, what
 //! Jaeger clients send) or binary (port 6832).
 //!
-//! Each datagram is one batch. It is decoded leniently: the valid spans of a partly bad
-//! datagram are stored and the others counted as rejected; a datagram nothing could be read
-//! from is counted as refused and logged at debug level, never more (UDP has no reply to
-//! carry the error). Datagrams are read as fast as they arrive and handed to tasks that decode
-//! and store them, each holding a permit of the server's [`Admission`](super::Admission);
-//! a datagram that finds no permit is dropped and counted as throttled, since UDP cannot ask
-//! the sender to slow down.
+//! Datagrams are read as fast as they arrive into a bounded queue
+//! ([`QUEUE_DATAGRAMS`]); one task per port takes what has queued up (at most
+//! [`DATAGRAMS_PER_APPEND`] at a time), decodes it and stores the spans in one append, holding
+//! a permit of the server's [`Admission`](super::Admission) meanwhile. UDP cannot ask the
+//! sender to slow down, so when the queue is full, or no permit is free, datagrams are dropped
+//! and counted as throttled.
+//!
+//! Each datagram is decoded leniently: the valid spans of a partly bad datagram are stored and
+//! the others counted as rejected; a datagram nothing could be read from is counted as refused
+//! and logged at debug level, never more (there is no reply to carry the error).
+//!
+//! Datagrams the system drops before they are read (its socket buffer full) cannot be
+//! counted here; the queue keeps the socket drained so that this happens only when the host
+//! itself cannot keep up.
 
 use std::io;
 
+use threadline::SpanData;
 use threadline_wire::jaeger::{binary, compact, DecodeError};
 use threadline_wire::Decoded;
 use tokio::net::UdpSocket;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, watch};
 
 use crate::receive::{summarize, Intake};
 
@@ -41,7 +48,14 @@ impl Protocol {
     }
 }
 
-/// Reads `socket` until `stopped` turns true, then waits for the datagrams being stored.
+/// The most datagrams waiting to be decoded, per port; past it they are dropped (and
+/// counted). At most 16 MiB of 65,536-byte datagrams, much less for Jaeger clients' usual ones.
+pub const QUEUE_DATAGRAMS: usize = 256;
+
+/// The most datagrams decoded and stored in one append.
+pub const DATAGRAMS_PER_APPEND: usize = 64;
+
+/// Reads `socket` until `stopped` turns true, then stores what is queued and returns.
 ///
 /// # Errors
 ///
@@ -53,11 +67,10 @@ pub(crate) async fn serve(
     intake: Intake,
     mut stopped: watch::Receiver<bool>,
 ) -> io::Result<()> {
+    let (queue, queued) = mpsc::channel(QUEUE_DATAGRAMS);
+    let storing = tokio::spawn(store_queued(queued, protocol, intake.clone()));
     let mut buf = vec![0; MAX_DATAGRAM_BYTES];
-    let mut in_flight = JoinSet::new();
     let result = loop {
-        // reap the finished tasks so the set stays as small as the work in flight
-        while in_flight.try_join_next().is_some() {}
         let received = tokio::select! {
             received = socket.recv_from(&mut buf) => received,
             _ = stopped.wait_for(|stop| *stop) => break Ok(()),
@@ -69,52 +82,77 @@ pub(crate) async fn serve(
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => continue,
             Err(e) => break Err(e),
         };
-        let Ok(permit) = intake.admit() else {
+        if queue.try_send(buf[..len].to_vec()).is_err() {
             intake.stats().count_throttled();
             tracing::debug!(
                 bytes = len,
-                "jaeger udp datagram dropped: too many batches in flight"
+                "jaeger udp datagram dropped: the queue is full"
             );
-            continue;
-        };
-        let datagram = buf[..len].to_vec();
-        let intake = intake.clone();
-        in_flight.spawn(async move {
-            store_datagram(&intake, protocol, &datagram).await;
-            drop(permit);
-        });
+        }
     };
-    while in_flight.join_next().await.is_some() {}
+    // the store task ends once the queue is closed and empty
+    drop(queue);
+    if let Err(join) = storing.await {
+        return Err(io::Error::other(format!(
+            "jaeger udp store task failed: {join}"
+        )));
+    }
     result
 }
 
-/// Decodes one datagram and stores its valid spans, counting what was not.
-async fn store_datagram(intake: &Intake, protocol: Protocol, datagram: &[u8]) {
+/// Takes the datagrams off the queue, as many at a time as have queued up, and stores them.
+async fn store_queued(mut queued: mpsc::Receiver<Vec<u8>>, protocol: Protocol, intake: Intake) {
+    let mut datagrams = Vec::with_capacity(DATAGRAMS_PER_APPEND);
+    while queued.recv_many(&mut datagrams, DATAGRAMS_PER_APPEND).await > 0 {
+        let Ok(permit) = intake.admit() else {
+            for _ in 0..datagrams.len() {
+                intake.stats().count_throttled();
+            }
+            tracing::debug!(
+                datagrams = datagrams.len(),
+                "jaeger udp datagrams dropped: too many batches in flight"
+            );
+            datagrams.clear();
+            continue;
+        };
+        let mut spans = Vec::new();
+        let mut rejected = 0;
+        for datagram in datagrams.drain(..) {
+            rejected += decode_datagram(&intake, protocol, &datagram, &mut spans);
+        }
+        if let Err(error) = intake.append(spans, rejected).await {
+            intake.stats().count_refused();
+            tracing::debug!(error = %error, "jaeger udp datagrams not stored");
+        }
+        drop(permit);
+    }
+}
+
+/// Decodes one datagram into `spans`, counting a datagram nothing could be read from as
+/// refused; returns how many spans were rejected.
+fn decode_datagram(
+    intake: &Intake,
+    protocol: Protocol,
+    datagram: &[u8],
+    spans: &mut Vec<SpanData>,
+) -> usize {
     let decoded = protocol.decode(datagram);
     let rejected = decoded
         .errors
         .iter()
         .filter(|e| matches!(e, DecodeError::Span(_)))
         .count();
-    if decoded.spans.is_empty() && !decoded.errors.is_empty() {
-        intake.stats().count_refused();
-        intake.stats().count_spans(0, rejected);
-        tracing::debug!(
-            bytes = datagram.len(),
-            error = %summarize(&decoded.errors),
-            "jaeger udp datagram refused"
-        );
-        return;
-    }
     if !decoded.errors.is_empty() {
+        if decoded.spans.is_empty() {
+            intake.stats().count_refused();
+        }
         tracing::debug!(
             bytes = datagram.len(),
+            kept = decoded.spans.len(),
             error = %summarize(&decoded.errors),
-            "jaeger udp datagram partly rejected"
+            "jaeger udp datagram not read whole"
         );
     }
-    if let Err(error) = intake.append(decoded.spans, rejected).await {
-        intake.stats().count_refused();
-        tracing::debug!(error = %error, "jaeger udp datagram not stored");
-    }
+    spans.extend(decoded.spans);
+    rejected
 }
