@@ -20,9 +20,11 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::handler::Handler;
 use axum::http::{header, HeaderMap};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use threadline::SpanData;
@@ -219,17 +221,54 @@ impl Intake {
     }
 }
 
+/// How an HTTP receiver writes a refusal before its handler runs (plain text, or an OTLP
+/// `google.rpc.Status` in the request's encoding).
+pub(crate) type Refusal = fn(ApiError, &HeaderMap) -> Response;
+
+/// What the admission middleware of an HTTP receiver needs.
+#[derive(Clone)]
+struct Gate {
+    intake: Intake,
+    refuse: Refusal,
+}
+
 /// The routes of an HTTP receiver: `handler` answering `POST path`, with the intake as state
-/// and its body limit.
-pub(crate) fn http_routes<H, T>(path: &'static str, handler: H, intake: Intake) -> Router
+/// and its body limit. Each request takes a permit of the intake's [`Admission`] before its
+/// body is read, so that an overloaded server refuses a request without reading it; the
+/// permit is held until the handler has answered.
+pub(crate) fn http_routes<H, T>(
+    path: &'static str,
+    handler: H,
+    intake: Intake,
+    refuse: Refusal,
+) -> Router
 where
     H: Handler<T, Intake>,
     T: 'static,
 {
+    let gate = Gate {
+        intake: intake.clone(),
+        refuse,
+    };
     Router::new()
         .route(path, post(handler))
         .layer(DefaultBodyLimit::max(intake.max_body_bytes))
+        .route_layer(middleware::from_fn_with_state(gate, admit))
         .with_state(intake)
+}
+
+async fn admit(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    match gate.intake.admit() {
+        Ok(permit) => {
+            let response = next.run(request).await;
+            drop(permit);
+            response
+        }
+        Err(error) => {
+            gate.intake.stats().count_throttled();
+            (gate.refuse)(error, request.headers())
+        }
+    }
 }
 
 /// The default limit of a request body, compressed or not: 8 MiB.

@@ -46,7 +46,9 @@ pub const CONTENT_TYPES: [&str; 2] = [
 /// let router: axum::Router = jaeger_http::routes(intake);
 /// ```
 pub fn routes(intake: Intake) -> Router {
-    http_routes(TRACES_PATH, receive, intake)
+    http_routes(TRACES_PATH, receive, intake, |error, _| {
+        error.into_response()
+    })
 }
 
 async fn receive(
@@ -68,7 +70,6 @@ async fn accept(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let _permit = intake.admit()?;
     let body = read_body(headers, body, intake.max_body_bytes)?;
     let media_type = media_type(headers);
     if !CONTENT_TYPES.contains(&media_type.as_str()) {

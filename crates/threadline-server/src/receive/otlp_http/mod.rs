@@ -40,7 +40,9 @@ pub const TRACES_PATH: &str = "/v1/traces";
 /// let router: axum::Router = otlp_http::routes(intake);
 /// ```
 pub fn routes(intake: Intake) -> Router {
-    http_routes(TRACES_PATH, receive, intake)
+    http_routes(TRACES_PATH, receive, intake, |error, headers| {
+        error.into_otlp_response(media_type(headers) == otlp::json::CONTENT_TYPE)
+    })
 }
 
 /// The outcome of decoding one request, whatever its encoding.
@@ -103,7 +105,6 @@ async fn export(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let _permit = intake.admit()?;
     let body = read_body(headers, body, intake.max_body_bytes)?;
     let media_type = media_type(headers);
     let json = match media_type.as_str() {

@@ -12,6 +12,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use axum::Router;
 use threadline_wire::zipkin;
 
@@ -34,7 +35,9 @@ pub const SPANS_PATH: &str = "/api/v2/spans";
 /// let router: axum::Router = zipkin::routes(intake);
 /// ```
 pub fn routes(intake: Intake) -> Router {
-    http_routes(SPANS_PATH, receive, intake)
+    http_routes(SPANS_PATH, receive, intake, |error, _| {
+        error.into_response()
+    })
 }
 
 async fn receive(
@@ -54,7 +57,6 @@ async fn accept(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let _permit = intake.admit()?;
     let body = read_body(headers, body, intake.max_body_bytes)?;
     let media_type = media_type(headers);
     let (spans, rejected, errors) = match media_type.as_str() {
