@@ -136,6 +136,25 @@ pub fn jaeger_json(body: &[u8]) {
     );
 }
 
+/// Jaeger thrift binary `Collector.submitBatches` call, the collector body opencensus-python
+/// posts; the reply to it is also encoded for whatever number of batches was read.
+pub fn jaeger_binary_submit_batches(body: &[u8]) {
+    let call = binary::decode_submit_batches(body);
+    // every batch takes at least its stop byte
+    assert!(call.batches <= body.len(), "more batches than bytes");
+    let reply = binary::encode_submit_batches_reply(call.seq_id, call.batches);
+    assert!(binary::decode_submit_batches(&reply)
+        .decoded
+        .spans
+        .is_empty());
+    check(
+        body,
+        |body| binary::decode_submit_batches(body).decoded,
+        |spans| vec![binary::encode_submit_batches(spans, 0)],
+        <[SpanData]>::to_vec,
+    );
+}
+
 /// Decodes `body`, checks the errors' messages and the round trip of what decoded, and hands
 /// back what decoded.
 fn check<E: Display + Debug>(

@@ -136,6 +136,11 @@ pub fn all() -> Vec<(&'static str, String, Vec<u8>)> {
             binary::encode_emit_batch(spans),
         );
         add("jaeger_json", name, vec![jaeger_json::encode(spans)]);
+        add(
+            "jaeger_binary_submit_batches",
+            name,
+            vec![binary::encode_submit_batches(spans, 1)],
+        );
     }
     for name in crate::PROPAGATORS {
         let target = propagation_target(name);

@@ -43,6 +43,18 @@ struct ServeArgs {
     /// The OTLP/HTTP receiver port (0 picks a free port).
     #[arg(long, env = "THREADLINE_OTLP_HTTP_PORT", default_value_t = 4318)]
     otlp_http_port: u16,
+    /// The OTLP/gRPC receiver port (0 picks a free port).
+    #[arg(long, env = "THREADLINE_OTLP_GRPC_PORT", default_value_t = 4317)]
+    otlp_grpc_port: u16,
+    /// The Jaeger agent UDP port for Thrift compact emitBatch (0 picks a free port).
+    #[arg(long, env = "THREADLINE_JAEGER_COMPACT_PORT", default_value_t = 6831)]
+    jaeger_compact_port: u16,
+    /// The Jaeger agent UDP port for Thrift binary emitBatch (0 picks a free port).
+    #[arg(long, env = "THREADLINE_JAEGER_BINARY_PORT", default_value_t = 6832)]
+    jaeger_binary_port: u16,
+    /// The Jaeger collector HTTP port, POST /api/traces (0 picks a free port).
+    #[arg(long, env = "THREADLINE_JAEGER_HTTP_PORT", default_value_t = 14268)]
+    jaeger_http_port: u16,
     /// The query API port (0 picks a free port).
     #[arg(long, env = "THREADLINE_QUERY_PORT", default_value_t = 16686)]
     query_port: u16,
@@ -80,8 +92,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         bind: args.bind,
         zipkin_port: args.zipkin_port,
         otlp_http_port: args.otlp_http_port,
+        otlp_grpc_port: args.otlp_grpc_port,
+        jaeger_compact_port: args.jaeger_compact_port,
+        jaeger_binary_port: args.jaeger_binary_port,
+        jaeger_http_port: args.jaeger_http_port,
         query_port: args.query_port,
         max_body_bytes: args.max_body_bytes,
+        ..ServerConfig::default()
     };
     // --memory is the only store so far: the flag is accepted and always in effect
     let _ = args.memory;
@@ -100,8 +117,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for (name, stats) in receivers {
         let counters = stats.snapshot();
         eprintln!(
-            "{name}: {} spans accepted, {} rejected, {} requests refused",
-            counters.spans_accepted, counters.spans_rejected, counters.requests_refused
+            "{name}: {} spans accepted, {} rejected, {} requests refused, {} throttled",
+            counters.spans_accepted,
+            counters.spans_rejected,
+            counters.requests_refused,
+            counters.requests_throttled
         );
     }
     Ok(())

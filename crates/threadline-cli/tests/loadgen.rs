@@ -1,24 +1,13 @@
 //! `threadline loadgen` against the real `threadline serve`: every batch acknowledged, and the
 //! server's own counters agree with what the load generator reports.
 
+mod support;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// Kills the server when the test ends, passed or not.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::ServerProcess;
 
 fn threadline() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_threadline"));
@@ -31,42 +20,11 @@ fn threadline() -> Command {
     command
 }
 
-/// Starts `threadline serve` on free ports and reads its `<name> listening on <address>` lines.
-fn serve() -> (Server, HashMap<String, SocketAddr>) {
-    let mut child = threadline()
-        .args([
-            "serve",
-            "--zipkin-port",
-            "0",
-            "--otlp-http-port",
-            "0",
-            "--query-port",
-            "0",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn threadline serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let server = Server(child);
-    let (lines_tx, lines_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut found = HashMap::new();
-    while found.len() < 3 {
-        let line = lines_rx
-            .recv_timeout(DEADLINE)
-            .expect("a listener line before the deadline");
-        let (name, address) = line
-            .split_once(" listening on ")
-            .unwrap_or_else(|| panic!("unexpected line {line:?}"));
-        found.insert(name.to_string(), address.parse().expect("an address"));
-    }
-    (server, found)
+/// Starts `threadline serve` (in memory) on free ports.
+fn serve() -> (ServerProcess, HashMap<String, SocketAddr>) {
+    let server = ServerProcess::start(&["--memory"]);
+    let listeners = server.addresses().clone();
+    (server, listeners)
 }
 
 fn loadgen(args: &[&str]) -> std::process::Output {

@@ -19,15 +19,6 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 use support::{get_json, ServerProcess};
 
-const LISTENERS: &[&str] = &["zipkin http", "otlp http", "query http"];
-const FREE_PORTS: &[&str] = &[
-    "--zipkin-port",
-    "0",
-    "--otlp-http-port",
-    "0",
-    "--query-port",
-    "0",
-];
 
 fn seed_program(file: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -141,7 +132,7 @@ fn root_and_children<'a>(spans: &'a [Seen], root_name: &str) -> (&'a Seen, Vec<&
 #[test]
 #[ignore = "needs opencensus 0.1, which scripts/ci installs (THREADLINE_SEED_OPENCENSUS_PYTHON)"]
 fn seed_000_opencensus_zipkin_quickstart() {
-    let server = ServerProcess::start(FREE_PORTS, LISTENERS);
+    let server = ServerProcess::start(&[]);
     let zipkin = server.address("zipkin http");
     let written = seed_program("000_opencensus_zipkin.py");
     let program = written.replace("port=9411", &format!("port={}", zipkin.port()));
@@ -165,7 +156,7 @@ fn seed_000_opencensus_zipkin_quickstart() {
 #[test]
 #[ignore = "needs the OpenTelemetry SDK, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
 fn seed_004_opentelemetry_otlp_http_with_otel_variables() {
-    let server = ServerProcess::start(FREE_PORTS, LISTENERS);
+    let server = ServerProcess::start(&[]);
     let otlp = server.address("otlp http");
     let env = [
         // the tutorial's variables, pointed at the server instead of Honeycomb

@@ -8,17 +8,21 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use threadline::{Exporter, Resource, SpanData, SpanId, TraceId};
-use threadline_export::{ZipkinConfig, ZipkinExporter};
+use threadline_export::{JaegerConfig, JaegerExporter, ZipkinConfig, ZipkinExporter};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
 struct Listeners {
     zipkin: SocketAddr,
     otlp_http: SocketAddr,
+    otlp_grpc: SocketAddr,
+    jaeger_compact: SocketAddr,
+    jaeger_binary: SocketAddr,
+    jaeger_http: SocketAddr,
     query: SocketAddr,
 }
 
-/// Reads the three `<name> listening on <address>` lines.
+/// Reads the seven `<name> listening on <address>` lines.
 fn read_listeners(child: &mut Child) -> Listeners {
     let stdout = child.stdout.take().expect("stdout");
     let (lines_tx, lines_rx) = mpsc::channel();
@@ -31,7 +35,7 @@ fn read_listeners(child: &mut Child) -> Listeners {
         }
     });
     let mut found = std::collections::HashMap::new();
-    while found.len() < 3 {
+    while found.len() < 7 {
         let line = lines_rx
             .recv_timeout(DEADLINE)
             .expect("a listener line before the deadline");
@@ -45,6 +49,10 @@ fn read_listeners(child: &mut Child) -> Listeners {
     Listeners {
         zipkin: found["zipkin http"],
         otlp_http: found["otlp http"],
+        otlp_grpc: found["otlp grpc"],
+        jaeger_compact: found["jaeger compact udp"],
+        jaeger_binary: found["jaeger binary udp"],
+        jaeger_http: found["jaeger http"],
         query: found["query http"],
     }
 }
@@ -102,6 +110,57 @@ fn send_and_read_back(listeners: &Listeners, trace_id: u128) {
         .expect("otlp")
         .status();
     assert_eq!(reply.as_u16(), 200);
+    // the Jaeger collector answers an empty Thrift body, naming the problem
+    let reply = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .post(format!("http://{}/api/traces", listeners.jaeger_http))
+        .header("content-type", "application/x-thrift")
+        .send(&b""[..])
+        .expect("jaeger http")
+        .status();
+    assert_eq!(reply.as_u16(), 400);
+    assert!(std::net::TcpStream::connect(listeners.otlp_grpc).is_ok());
+    assert_ne!(
+        listeners.jaeger_binary.port(),
+        listeners.jaeger_compact.port()
+    );
+
+    // a span over the Jaeger agent's UDP port arrives on its own schedule: ask until it is
+    // there or the deadline passes
+    let mut span = SpanData::new(TraceId(trace_id + 1), SpanId(2), "udp span");
+    span.resource = Arc::new(Resource::new("cli-udp"));
+    span.start_time_unix_nano = now - 1_000_000;
+    span.end_time_unix_nano = now;
+    let mut exporter = JaegerExporter::new(JaegerConfig {
+        agent_host: listeners.jaeger_compact.ip().to_string(),
+        agent_port: listeners.jaeger_compact.port(),
+        ..JaegerConfig::default()
+    })
+    .expect("jaeger exporter");
+    exporter.export(&[span]).expect("export over udp");
+    let start = std::time::Instant::now();
+    loop {
+        let mut response = agent
+            .get(format!(
+                "http://{}/api/v2/trace/{:032x}",
+                listeners.query,
+                trace_id + 1
+            ))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            .expect("trace");
+        if response.status() == 200 {
+            let body = response.body_mut().read_to_string().expect("body");
+            assert!(body.contains(r#""name":"udp span""#), "{body}");
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "the udp span never arrived");
+        std::thread::yield_now();
+    }
 }
 
 fn threadline() -> Command {
@@ -114,6 +173,10 @@ fn threadline() -> Command {
         "THREADLINE_BIND",
         "THREADLINE_ZIPKIN_PORT",
         "THREADLINE_OTLP_HTTP_PORT",
+        "THREADLINE_OTLP_GRPC_PORT",
+        "THREADLINE_JAEGER_COMPACT_PORT",
+        "THREADLINE_JAEGER_BINARY_PORT",
+        "THREADLINE_JAEGER_HTTP_PORT",
         "THREADLINE_QUERY_PORT",
         "THREADLINE_MAX_SPANS",
     ] {
@@ -130,6 +193,14 @@ fn serve_with_flags_stops_cleanly_on_sigterm() {
             "--zipkin-port",
             "0",
             "--otlp-http-port",
+            "0",
+            "--otlp-grpc-port",
+            "0",
+            "--jaeger-compact-port",
+            "0",
+            "--jaeger-binary-port",
+            "0",
+            "--jaeger-http-port",
             "0",
             "--query-port",
             "0",
@@ -149,9 +220,13 @@ fn serve_with_flags_stops_cleanly_on_sigterm() {
     std::io::Read::read_to_string(&mut stderr, &mut text).expect("stderr");
     assert_eq!(
         text,
-        "stopped: 1 spans stored, 0 evicted\n\
-         zipkin http: 1 spans accepted, 0 rejected, 0 requests refused\n\
-         otlp http: 0 spans accepted, 0 rejected, 0 requests refused\n"
+        "stopped: 2 spans stored, 0 evicted\n\
+         zipkin http: 1 spans accepted, 0 rejected, 0 requests refused, 0 throttled\n\
+         otlp http: 0 spans accepted, 0 rejected, 0 requests refused, 0 throttled\n\
+         otlp grpc: 0 spans accepted, 0 rejected, 0 requests refused, 0 throttled\n\
+         jaeger compact udp: 1 spans accepted, 0 rejected, 0 requests refused, 0 throttled\n\
+         jaeger binary udp: 0 spans accepted, 0 rejected, 0 requests refused, 0 throttled\n\
+         jaeger http: 0 spans accepted, 0 rejected, 1 requests refused, 0 throttled\n"
     );
 }
 
@@ -160,6 +235,10 @@ fn no_command_serves_with_settings_from_the_environment() {
     let mut child = threadline()
         .env("THREADLINE_ZIPKIN_PORT", "0")
         .env("THREADLINE_OTLP_HTTP_PORT", "0")
+        .env("THREADLINE_OTLP_GRPC_PORT", "0")
+        .env("THREADLINE_JAEGER_COMPACT_PORT", "0")
+        .env("THREADLINE_JAEGER_BINARY_PORT", "0")
+        .env("THREADLINE_JAEGER_HTTP_PORT", "0")
         .env("THREADLINE_QUERY_PORT", "0")
         .env("THREADLINE_BIND", "127.0.0.1")
         .spawn()

@@ -5,6 +5,7 @@
 //! | `threadline_receiver_spans_accepted_total` | counter | `receiver` |
 //! | `threadline_receiver_spans_rejected_total` | counter | `receiver` |
 //! | `threadline_receiver_requests_refused_total` | counter | `receiver` |
+//! | `threadline_receiver_requests_throttled_total` | counter | `receiver` |
 //! | `threadline_store_spans_stored_total` | counter | |
 //! | `threadline_store_spans_evicted_total` | counter | |
 //! | `threadline_query_duration_seconds` | histogram | `api`: `zipkin`, `jaeger`, `jaeger_v3` |
@@ -213,7 +214,7 @@ fn render(ops: &Ops) -> String {
         .iter()
         .map(|(name, stats)| (*name, stats.snapshot()))
         .collect();
-    let families: [(&str, &str, CounterOf); 3] = [
+    let families: [(&str, &str, CounterOf); 4] = [
         (
             "threadline_receiver_spans_accepted_total",
             "Spans decoded and stored, per receiver.",
@@ -228,6 +229,11 @@ fn render(ops: &Ops) -> String {
             "threadline_receiver_requests_refused_total",
             "Requests answered with an error status, per receiver.",
             |c| c.requests_refused,
+        ),
+        (
+            "threadline_receiver_requests_throttled_total",
+            "Requests refused and datagrams dropped because too many batches were in flight, per receiver.",
+            |c| c.requests_throttled,
         ),
     ];
     for (name, help, value) in families {
@@ -275,6 +281,8 @@ mod tests {
         let zipkin = Arc::new(ReceiverStats::default());
         zipkin.count_spans(5, 2);
         zipkin.count_refused();
+        zipkin.count_throttled();
+        zipkin.count_throttled();
         let text = render(&Ops {
             store,
             receivers: vec![("zipkin http", zipkin), ("otlp http", Arc::default())],
@@ -283,6 +291,7 @@ mod tests {
             "threadline_receiver_spans_accepted_total{receiver=\"zipkin http\"} 5",
             "threadline_receiver_spans_rejected_total{receiver=\"zipkin http\"} 2",
             "threadline_receiver_requests_refused_total{receiver=\"zipkin http\"} 1",
+            "threadline_receiver_requests_throttled_total{receiver=\"zipkin http\"} 2",
             "threadline_receiver_spans_accepted_total{receiver=\"otlp http\"} 0",
             "threadline_store_spans_stored_total 2",
             "threadline_store_spans_evicted_total 1",

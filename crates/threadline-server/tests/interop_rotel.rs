@@ -1,7 +1,7 @@
 //! The rotel collector relays our exporter's spans to the server: threadline-export sends
-//! OTLP/HTTP to rotel, whose own OTLP exporter (HTTP, protobuf, gzip) posts them to the
-//! server's OTLP/HTTP receiver; the trace is read back through the Zipkin query API and
-//! Jaeger's.
+//! OTLP/HTTP to rotel, whose own OTLP exporter (HTTP with protobuf, or gRPC; gzip either way)
+//! sends them to the server's OTLP/HTTP or OTLP/gRPC receiver; the trace is read back through
+//! the Zipkin query API and Jaeger's.
 //!
 //! `scripts/ci` installs rotel and passes the agent's path in `THREADLINE_ROTEL_AGENT`; a
 //! plain `cargo test` lists this test as ignored.
@@ -14,7 +14,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{check_sample_trace, get, sample_trace, TestServer};
+use common::{check_sample_trace, sample_trace, wait_for_trace, TestServer};
 use threadline::Exporter;
 use threadline_export::{Compression, OtlpConfig, OtlpExporter, OtlpProtocol};
 
@@ -36,23 +36,22 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-#[test]
-#[ignore = "needs rotel, which scripts/ci installs (THREADLINE_ROTEL_AGENT)"]
-fn rotel_relays_our_spans_to_the_otlp_http_receiver() {
-    let server = TestServer::start();
+/// Starts rotel-agent forwarding with `protocol` (`http` or `grpc`) to `endpoint`, and
+/// waits until its OTLP/HTTP receiver accepts connections; returns it and that port.
+fn start_rotel(endpoint: &str, protocol: &str) -> (Rotel, u16) {
     let agent = std::env::var("THREADLINE_ROTEL_AGENT")
         .expect("THREADLINE_ROTEL_AGENT names the rotel-agent binary (scripts/ci sets it)");
     let (http_port, grpc_port) = (free_port(), free_port());
-    let _rotel = Rotel(
+    let rotel = Rotel(
         Command::new(agent)
             .args([
                 "start",
                 "--exporter",
                 "otlp",
                 "--otlp-exporter-endpoint",
-                &format!("http://{}", server.otlp_http),
+                endpoint,
                 "--otlp-exporter-protocol",
-                "http",
+                protocol,
                 "--otlp-exporter-compression",
                 "gzip",
                 "--batch-timeout",
@@ -72,7 +71,11 @@ fn rotel_relays_our_spans_to_the_otlp_http_receiver() {
         assert!(start.elapsed() < DEADLINE, "rotel did not open its port");
         std::thread::yield_now();
     }
+    (rotel, http_port)
+}
 
+/// Sends the sample trace to rotel's OTLP/HTTP receiver with our exporter.
+fn export_to_rotel(http_port: u16, trace_id: u128) {
     let mut exporter = OtlpExporter::new(OtlpConfig {
         endpoint: format!("http://127.0.0.1:{http_port}/v1/traces"),
         protocol: OtlpProtocol::HttpProtobuf,
@@ -81,32 +84,34 @@ fn rotel_relays_our_spans_to_the_otlp_http_receiver() {
     })
     .expect("exporter");
     exporter
-        .export(&sample_trace(0x707))
+        .export(&sample_trace(trace_id))
         .expect("export to rotel");
+}
 
-    // rotel forwards on its own schedule: ask the store until the trace is complete or the
-    // deadline passes (each round trip is the wait; the pause only spares the CPU)
-    let path = format!("/api/v2/trace/{:032x}", 0x707u128);
-    let start = Instant::now();
-    let trace = loop {
-        let reply = get(server.query, &path);
-        if reply.status == 200 {
-            let trace: serde_json::Value = serde_json::from_str(&reply.body).expect("json");
-            if trace.as_array().map(Vec::len) == Some(3) {
-                break trace;
-            }
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "rotel did not deliver the trace: {} {}",
-            reply.status,
-            reply.body
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+#[test]
+#[ignore = "needs rotel, which scripts/ci installs (THREADLINE_ROTEL_AGENT)"]
+fn rotel_relays_our_spans_to_the_otlp_http_receiver() {
+    let server = TestServer::start();
+    let (_rotel, http_port) = start_rotel(&format!("http://{}", server.otlp_http), "http");
+    export_to_rotel(http_port, 0x707);
+    // rotel forwards on its own schedule
+    let trace = wait_for_trace(&server, &format!("{:032x}", 0x707u128), 3);
     check_sample_trace(&trace, 0x707);
 
     let (trace, decoded) = jaeger_query::jaeger_trace(server.query, &format!("{:032x}", 0x707u128));
     assert_eq!(decoded.len(), 3);
     jaeger_query::check_sample_trace(&trace, 0x707);
+}
+
+#[test]
+#[ignore = "needs rotel, which scripts/ci installs (THREADLINE_ROTEL_AGENT)"]
+fn rotel_relays_our_spans_to_the_otlp_grpc_receiver() {
+    let server = TestServer::start();
+    let (_rotel, http_port) = start_rotel(&format!("http://{}", server.otlp_grpc), "grpc");
+    export_to_rotel(http_port, 0x708);
+    let trace = wait_for_trace(&server, &format!("{:032x}", 0x708u128), 3);
+    check_sample_trace(&trace, 0x708);
+    let counters = server.receiver("otlp grpc");
+    assert_eq!(counters.spans_accepted, 3, "{counters:?}");
+    assert_eq!(server.receiver("otlp http").spans_accepted, 0);
 }

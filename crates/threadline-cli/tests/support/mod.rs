@@ -12,6 +12,35 @@ use std::time::Duration;
 /// How long a test waits for the server to start or stop.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
+/// Every listener `threadline serve` starts.
+pub const LISTENERS: &[&str] = &[
+    "zipkin http",
+    "otlp http",
+    "otlp grpc",
+    "jaeger http",
+    "jaeger compact udp",
+    "jaeger binary udp",
+    "query http",
+];
+
+/// The flags that put every listener on a free port.
+pub const FREE_PORTS: &[&str] = &[
+    "--zipkin-port",
+    "0",
+    "--otlp-http-port",
+    "0",
+    "--otlp-grpc-port",
+    "0",
+    "--jaeger-http-port",
+    "0",
+    "--jaeger-compact-port",
+    "0",
+    "--jaeger-binary-port",
+    "0",
+    "--query-port",
+    "0",
+];
+
 /// A running `threadline serve`, killed when dropped.
 pub struct ServerProcess {
     child: Option<Child>,
@@ -19,11 +48,19 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `threadline serve` with `args` and waits until every listener in `expected`
-    /// (e.g. `zipkin http`) has printed its address.
-    pub fn start(args: &[&str], expected: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_threadline"))
+    /// Starts `threadline serve` with every listener on a free port, then `args`, and waits
+    /// until every listener has printed its address. `THREADLINE_*` variables of the test's
+    /// environment are not passed on.
+    pub fn start(args: &[&str]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_threadline"));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("THREADLINE_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
             .arg("serve")
+            .args(FREE_PORTS)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -41,10 +78,10 @@ impl ServerProcess {
             }
         });
         let mut listeners = HashMap::new();
-        while !expected.iter().all(|name| listeners.contains_key(*name)) {
+        while !LISTENERS.iter().all(|name| listeners.contains_key(*name)) {
             let line = lines_rx
                 .recv_timeout(DEADLINE)
-                .unwrap_or_else(|_| panic!("listeners {expected:?} before the deadline"));
+                .unwrap_or_else(|_| panic!("listeners {LISTENERS:?} before the deadline"));
             if let Some((name, address)) = line.split_once(" listening on ") {
                 let address: SocketAddr = address.parse().expect("an address");
                 assert_ne!(address.port(), 0, "{line}");
@@ -60,6 +97,11 @@ impl ServerProcess {
     /// The address a listener printed.
     pub fn address(&self, listener: &str) -> SocketAddr {
         self.listeners[listener]
+    }
+
+    /// Every listener's address, by name.
+    pub fn addresses(&self) -> &HashMap<String, SocketAddr> {
+        &self.listeners
     }
 
     /// Sends SIGTERM and waits for the exit status.

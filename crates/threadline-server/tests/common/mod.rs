@@ -7,9 +7,9 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use threadline::{KeyValue, Resource, SpanData, SpanId, SpanKind, TraceId};
+use threadline::{Annotation, KeyValue, Resource, SpanData, SpanId, SpanKind, TraceId};
 use threadline_server::receive::{ReceiverCounters, ReceiverStats};
-use threadline_server::store::MemoryStore;
+use threadline_server::store::{MemoryStore, SpanStore};
 use threadline_server::{BoundServer, ServerConfig};
 use tokio::sync::oneshot;
 
@@ -17,6 +17,10 @@ use tokio::sync::oneshot;
 pub struct TestServer {
     pub zipkin: SocketAddr,
     pub otlp_http: SocketAddr,
+    pub otlp_grpc: SocketAddr,
+    pub jaeger_compact: SocketAddr,
+    pub jaeger_binary: SocketAddr,
+    pub jaeger_http: SocketAddr,
     pub query: SocketAddr,
     pub store: Arc<MemoryStore>,
     receivers: Vec<(&'static str, Arc<ReceiverStats>)>,
@@ -31,16 +35,22 @@ impl TestServer {
 
     pub fn with_limit(max_body_bytes: usize) -> Self {
         let config = ServerConfig {
-            zipkin_port: 0,
-            otlp_http_port: 0,
-            query_port: 0,
             max_body_bytes,
-            ..ServerConfig::default()
+            ..ServerConfig::any_port()
         };
         let store = Arc::new(MemoryStore::new(10_000));
+        Self::with_store(config, store.clone(), store)
+    }
+
+    /// A server on `config` (ports 0) appending to `server_store`; `store` is the memory
+    /// store tests may look at (it may be inside `server_store`, or unused).
+    pub fn with_store(
+        config: ServerConfig,
+        server_store: Arc<dyn SpanStore>,
+        store: Arc<MemoryStore>,
+    ) -> Self {
         let (addresses_tx, addresses_rx) = mpsc::channel();
         let (stop, stopped) = oneshot::channel::<()>();
-        let server_store = store.clone();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -73,6 +83,10 @@ impl TestServer {
         TestServer {
             zipkin: find("zipkin http"),
             otlp_http: find("otlp http"),
+            otlp_grpc: find("otlp grpc"),
+            jaeger_compact: find("jaeger compact udp"),
+            jaeger_binary: find("jaeger binary udp"),
+            jaeger_http: find("jaeger http"),
             query: find("query http"),
             store,
             receivers,
@@ -83,7 +97,8 @@ impl TestServer {
 }
 
 impl TestServer {
-    /// The counters of the receiver `name` (`zipkin http`, `otlp http`).
+    /// The counters of the receiver `name` (`zipkin http`, `otlp http`, `otlp grpc`,
+    /// `jaeger compact udp`, `jaeger binary udp`, `jaeger http`).
     pub fn receiver(&self, name: &str) -> ReceiverCounters {
         self.receivers
             .iter()
@@ -111,7 +126,9 @@ impl Drop for TestServer {
 pub struct Reply {
     pub status: u16,
     pub body: String,
+    pub bytes: Vec<u8>,
     pub content_type: String,
+    pub retry_after: Option<String>,
 }
 
 fn agent() -> ureq::Agent {
@@ -129,10 +146,18 @@ fn reply(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Rep
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = response.body_mut().read_to_vec().expect("body");
     Reply {
         status: response.status().as_u16(),
-        body: response.body_mut().read_to_string().expect("body"),
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+        bytes,
         content_type,
+        retry_after,
     }
 }
 
@@ -150,6 +175,30 @@ pub fn post(address: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u
         request = request.header(*name, *value);
     }
     reply(request.send(body))
+}
+
+/// Reads a trace through the Zipkin query API until it has `spans` spans or the deadline
+/// passes (spans sent over UDP or through a relay arrive on their own schedule).
+pub fn wait_for_trace(server: &TestServer, trace_id: &str, spans: usize) -> serde_json::Value {
+    let path = format!("/api/v2/trace/{trace_id}");
+    let start = std::time::Instant::now();
+    loop {
+        let reply = get(server.query, &path);
+        if reply.status == 200 {
+            let trace: serde_json::Value = serde_json::from_str(&reply.body).expect("json");
+            if trace.as_array().map(Vec::len) == Some(spans) {
+                return trace;
+            }
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "trace {trace_id} did not arrive whole: {} {}",
+            reply.status,
+            reply.body
+        );
+        // each round trip is the wait; the pause only spares the CPU
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 pub fn get_json(address: SocketAddr, path_and_query: &str) -> serde_json::Value {
@@ -173,7 +222,7 @@ fn now_nanos() -> u64 {
 }
 
 /// A trace of three spans: `frontend` serves `get /checkout` and calls `backend`'s
-/// `charge`, which queries its database in `select`.
+/// `charge` (annotated `charged`), which queries its database in `select`.
 pub fn sample_trace(trace_id: u128) -> Vec<SpanData> {
     let start = now_nanos() - 5_000_000;
     let frontend = Arc::new(Resource::new("frontend"));
@@ -196,6 +245,12 @@ pub fn sample_trace(trace_id: u128) -> Vec<SpanData> {
     charge
         .attributes
         .push(KeyValue::new("payment.provider", "acme"));
+    charge.annotations.push(Annotation {
+        time_unix_nano: start + 2_500_000,
+        description: "charged".into(),
+        attributes: Vec::new(),
+        dropped_attributes_count: 0,
+    });
 
     let mut select = SpanData::new(TraceId(trace_id), SpanId(0x30), "select");
     select.kind = SpanKind::Client;
@@ -236,4 +291,11 @@ pub fn check_sample_trace(trace: &serde_json::Value, trace_id: u128) {
     assert_eq!(root["tags"]["http.method"], "GET");
     assert_eq!(charge["tags"]["payment.provider"], "acme");
     assert_eq!(select["tags"]["db.system"], "postgresql");
+    assert_eq!(charge["annotations"][0]["value"], "charged", "{charge}");
+    assert_eq!(
+        charge["annotations"][0]["timestamp"].as_u64(),
+        charge["timestamp"].as_u64().map(|t| t + 1_500),
+        "{charge}"
+    );
+    assert!(root.get("annotations").is_none(), "{root}");
 }

@@ -111,6 +111,8 @@ use crate::{quote, Decoded, Problem, SpanError};
 
 /// The method name of the agent's call.
 const EMIT_BATCH: &str = "emitBatch";
+/// The method name of the collector's Thrift call (`Collector.submitBatches`).
+const SUBMIT_BATCHES: &str = "submitBatches";
 
 /// Why a Jaeger thrift body, or a span in it, could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -141,6 +143,8 @@ pub enum DecodeError {
 enum Shape {
     EmitBatch,
     Batch,
+    /// `Collector.submitBatches(1: list<Batch> batches)`, binary only.
+    SubmitBatches,
 }
 
 /// A batch's process and its spans' bytes, each with the span's position in the input.
@@ -221,37 +225,36 @@ fn encode<W: Writer>(shape: Shape, spans: &[SpanData]) -> Vec<Vec<u8>> {
 }
 
 /// Decodes a body, keeping every valid span.
-fn decode<R: Reader>(mut r: R, shape: Shape, expected: &'static str) -> Decoded<DecodeError> {
-    let mut parts = BatchParts::default();
+fn decode<R: Reader>(r: R, shape: Shape, expected: &'static str) -> Decoded<DecodeError> {
+    decode_message(r, shape, expected).0
+}
+
+/// Decodes a body, keeping every valid span; also gives the sequence id of its message (0
+/// for a bare `Batch`) and the number of batches read.
+fn decode_message<R: Reader>(
+    mut r: R,
+    shape: Shape,
+    expected: &'static str,
+) -> (Decoded<DecodeError>, i32, usize) {
+    let mut batches = Vec::new();
     let mut envelope = None;
-    let framing = read_body(&mut r, shape, &mut parts, &mut envelope);
+    let mut seq_id = 0;
+    let framing = read_body(&mut r, shape, &mut batches, &mut envelope, &mut seq_id);
     let mut decoded = Decoded {
         spans: Vec::new(),
         errors: Vec::new(),
     };
     let framed = framing.is_ok();
-    let mut envelope_error = |problem| decoded.errors.push(DecodeError::Envelope(problem));
-    if let Some(problem) = envelope.or(parts.problem) {
-        envelope_error(problem);
-    } else {
-        match parts.process {
-            None if framed => envelope_error(Problem::missing("process")),
-            None => {}
-            Some(Err(problem)) => envelope_error(problem),
-            Some(Ok(process)) => match parts.spans {
-                None if framed => envelope_error(Problem::missing("spans")),
-                None => {}
-                Some(spans) => {
-                    let resource = model::resource_from_process(process);
-                    for (index, span) in spans.into_iter().enumerate() {
-                        match span.and_then(|span| model::span_from_jaeger(span, &resource)) {
-                            Ok(span) => decoded.spans.push(span),
-                            Err(problem) => decoded.errors.push(problem.at(index).into()),
-                        }
-                    }
-                }
-            },
-        }
+    if let Some(problem) = envelope {
+        decoded.errors.push(DecodeError::Envelope(problem));
+    }
+    // span positions count on across the batches of a submitBatches call
+    let mut index = 0;
+    let count = batches.len();
+    let last = count.saturating_sub(1);
+    for (i, parts) in batches.into_iter().enumerate() {
+        // only the last batch can have been cut off by a framing error
+        collect_batch(parts, framed || i < last, &mut index, &mut decoded);
     }
     if let Err(Framing { offset, reason }) = framing {
         decoded.errors.push(DecodeError::Framing {
@@ -260,54 +263,114 @@ fn decode<R: Reader>(mut r: R, shape: Shape, expected: &'static str) -> Decoded<
             reason,
         });
     }
-    decoded
+    (decoded, seq_id, count)
 }
 
-/// Reads the message envelope, if any, and the batch; a problem with the envelope stops
+/// Adds the spans and problems of one batch to `decoded`; `complete` when the batch was read
+/// to its end (a missing field is then an error rather than the effect of a cut).
+fn collect_batch(
+    parts: BatchParts,
+    complete: bool,
+    index: &mut usize,
+    decoded: &mut Decoded<DecodeError>,
+) {
+    let mut envelope_error = |problem| decoded.errors.push(DecodeError::Envelope(problem));
+    if let Some(problem) = parts.problem {
+        envelope_error(problem);
+        return;
+    }
+    match parts.process {
+        None if complete => envelope_error(Problem::missing("process")),
+        None => {}
+        Some(Err(problem)) => envelope_error(problem),
+        Some(Ok(process)) => match parts.spans {
+            None if complete => envelope_error(Problem::missing("spans")),
+            None => {}
+            Some(spans) => {
+                let resource = model::resource_from_process(process);
+                for span in spans {
+                    match span.and_then(|span| model::span_from_jaeger(span, &resource)) {
+                        Ok(span) => decoded.spans.push(span),
+                        Err(problem) => decoded.errors.push(problem.at(*index).into()),
+                    }
+                    *index += 1;
+                }
+            }
+        },
+    }
+}
+
+/// Reads the message envelope, if any, and the batches; a problem with the envelope stops
 /// reading (the batch is not what it should be) without being a framing error.
 fn read_body<R: Reader>(
     r: &mut R,
     shape: Shape,
-    parts: &mut BatchParts,
+    batches: &mut Vec<BatchParts>,
     envelope: &mut Option<Problem>,
+    seq_id: &mut i32,
 ) -> Result<(), Framing> {
     if shape == Shape::Batch {
-        thrift::read_batch(r, parts)?;
+        thrift::read_batch(r, next_batch(batches))?;
     } else {
-        let (name, kind) = r.message_begin()?;
-        if name != EMIT_BATCH {
-            *envelope = Some(Problem::invalid(
-                "method name",
-                quote(&name),
+        let (name, kind, seq) = r.message_begin()?;
+        *seq_id = seq;
+        let (method, not_method, kinds): (&str, &'static str, &[u8]) = match shape {
+            Shape::SubmitBatches => (
+                SUBMIT_BATCHES,
+                "is not submitBatches",
+                &[message_type::CALL],
+            ),
+            _ => (
+                EMIT_BATCH,
                 "is not emitBatch",
-            ));
+                &[message_type::CALL, message_type::ONEWAY],
+            ),
+        };
+        if name != method {
+            *envelope = Some(Problem::invalid("method name", quote(&name), not_method));
             return Ok(());
         }
-        if kind != message_type::CALL && kind != message_type::ONEWAY {
-            *envelope = Some(Problem::invalid(
-                "message type",
-                kind.to_string(),
-                "is not CALL (1) or ONEWAY (4)",
-            ));
+        if !kinds.contains(&kind) {
+            let expected = if kinds.len() == 1 {
+                "is not CALL (1)"
+            } else {
+                "is not CALL (1) or ONEWAY (4)"
+            };
+            *envelope = Some(Problem::invalid("message type", kind.to_string(), expected));
             return Ok(());
         }
         r.struct_begin()?;
         let mut seen = false;
         while let Some((id, found)) = r.field()? {
-            if id == 1 && found == TType::Struct {
-                seen = true;
-                thrift::read_batch(r, parts)?;
-            } else if id == 1 {
+            if id != 1 {
                 r.skip(found)?;
-                envelope.get_or_insert(Problem::wrong_type("batch", found.name(), "a struct"));
-                seen = true;
-            } else {
-                r.skip(found)?;
+                continue;
+            }
+            seen = true;
+            match (shape, found) {
+                (Shape::SubmitBatches, TType::List) => read_batch_list(r, batches, envelope)?,
+                (Shape::SubmitBatches, _) => {
+                    r.skip(found)?;
+                    envelope.get_or_insert(Problem::wrong_type(
+                        "batches",
+                        found.name(),
+                        "a list of structs",
+                    ));
+                }
+                (_, TType::Struct) => thrift::read_batch(r, next_batch(batches))?,
+                _ => {
+                    r.skip(found)?;
+                    envelope.get_or_insert(Problem::wrong_type("batch", found.name(), "a struct"));
+                }
             }
         }
         r.struct_end();
         if !seen {
-            envelope.get_or_insert(Problem::missing("batch"));
+            envelope.get_or_insert(Problem::missing(if shape == Shape::SubmitBatches {
+                "batches"
+            } else {
+                "batch"
+            }));
         }
     }
     if r.left() > 0 {
@@ -317,4 +380,39 @@ fn read_body<R: Reader>(
         });
     }
     Ok(())
+}
+
+/// Reads the `list<Batch>` argument of a `submitBatches` call.
+fn read_batch_list<R: Reader>(
+    r: &mut R,
+    batches: &mut Vec<BatchParts>,
+    envelope: &mut Option<Problem>,
+) -> Result<(), Framing> {
+    let at = r.pos();
+    r.enter(at)?;
+    let (element, len) = r.list()?;
+    if element == TType::Struct {
+        for _ in 0..len {
+            thrift::read_batch(r, next_batch(batches))?;
+        }
+    } else {
+        for _ in 0..len {
+            r.skip(element)?;
+        }
+        envelope.get_or_insert(Problem::wrong_type(
+            "batches",
+            element.list_name(),
+            "a list of structs",
+        ));
+    }
+    *r.depth() -= 1;
+    Ok(())
+}
+
+/// A new, empty [`BatchParts`] at the end of `batches`, for a reader to fill (what it read is
+/// kept even if the bytes break off).
+fn next_batch(batches: &mut Vec<BatchParts>) -> &mut BatchParts {
+    batches.push(BatchParts::default());
+    let last = batches.len() - 1;
+    &mut batches[last]
 }

@@ -554,3 +554,75 @@ proptest::proptest! {
         }
     }
 }
+
+fn two_resources() -> Vec<SpanData> {
+    let mut other = span();
+    other.span_id = SpanId(0x77);
+    other.resource = Arc::new(Resource::new("billing"));
+    vec![span(), other]
+}
+
+#[test]
+fn submit_batches_round_trips_every_batch() {
+    let spans = two_resources();
+    let message = binary::encode_submit_batches(&spans, 42);
+    assert!(binary::is_call_message(&message));
+    let call = binary::decode_submit_batches(&message);
+    assert_eq!(call.seq_id, 42);
+    assert_eq!(call.batches, 2);
+    assert!(call.decoded.is_complete(), "{:?}", call.decoded.errors);
+    let names: Vec<_> = call
+        .decoded
+        .spans
+        .iter()
+        .map(|s| s.resource.service_name.to_string())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert_ne!(names[0], names[1]);
+    assert_eq!(&*call.decoded.spans[1].resource.service_name, "billing");
+}
+
+#[test]
+fn submit_batches_keeps_the_batches_before_a_cut() {
+    let spans = two_resources();
+    let message = binary::encode_submit_batches(&spans, 1);
+    let call = binary::decode_submit_batches(&message[..message.len() - 3]);
+    assert_eq!(call.decoded.spans.len(), 1, "{:?}", call.decoded.errors);
+    assert_eq!(call.decoded.errors.len(), 1);
+    assert!(call.decoded.errors[0]
+        .to_string()
+        .starts_with("body is not a Thrift binary submitBatches message"));
+}
+
+#[test]
+fn submit_batches_names_a_wrong_method_or_type() {
+    let mut emit = binary::encode_emit_batch(&[span()]).remove(0);
+    let call = binary::decode_submit_batches(&emit);
+    assert!(call.decoded.spans.is_empty());
+    assert_eq!(
+        call.decoded.errors[0].to_string(),
+        r#"method name "emitBatch" is not submitBatches"#
+    );
+    // a oneway submitBatches gets no reply, so it is not the collector's call
+    let mut oneway = binary::encode_submit_batches(&[span()], 0);
+    oneway[3] = 4;
+    assert_eq!(
+        binary::decode_submit_batches(&oneway).decoded.errors[0].to_string(),
+        "message type 4 is not CALL (1)"
+    );
+    emit.truncate(0);
+    assert!(!binary::is_call_message(&emit));
+}
+
+#[test]
+fn submit_batches_reply_bytes() {
+    let reply = binary::encode_submit_batches_reply(3, 1);
+    let mut expected = vec![0x80, 0x01, 0x00, 0x02, 0, 0, 0, 13];
+    expected.extend_from_slice(b"submitBatches");
+    expected.extend_from_slice(&[0, 0, 0, 3]); // seq id
+    expected.extend_from_slice(&[15, 0, 0]); // field 0, a list
+    expected.extend_from_slice(&[12, 0, 0, 0, 1]); // of one struct
+    expected.extend_from_slice(&[2, 0, 1, 1, 0]); // ok = true, stop
+    expected.push(0); // end of the result
+    assert_eq!(reply, expected);
+}

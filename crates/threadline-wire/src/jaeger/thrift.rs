@@ -149,6 +149,7 @@ impl TType {
 /// Thrift message types (`TMessageType`).
 pub(crate) mod message_type {
     pub const CALL: u8 = 1;
+    pub const REPLY: u8 = 2;
     pub const ONEWAY: u8 = 4;
 }
 
@@ -358,7 +359,8 @@ pub(crate) trait Reader {
     fn pos(&self) -> usize;
     fn left(&self) -> usize;
     /// The message header: name, type and sequence id.
-    fn message_begin(&mut self) -> Result<(String, u8), Framing>;
+    /// The method name, message type and sequence id.
+    fn message_begin(&mut self) -> Result<(String, u8, i32), Framing>;
     /// Enters a struct, counting the nesting depth.
     fn struct_begin(&mut self) -> Result<(), Framing>;
     fn struct_end(&mut self);
@@ -576,7 +578,7 @@ impl Reader for CompactReader<'_> {
         &mut self.cursor.depth
     }
 
-    fn message_begin(&mut self) -> Result<(String, u8), Framing> {
+    fn message_begin(&mut self) -> Result<(String, u8, i32), Framing> {
         let at = self.cursor.pos;
         let [protocol, version] = self.cursor.array::<2>("the message header")?;
         if protocol != 0x82 {
@@ -591,11 +593,16 @@ impl Reader for CompactReader<'_> {
                 reason: format!("compact protocol version {} is not 1", version & 0x1f),
             });
         }
-        self.varint32("the sequence id")?;
+        // the sequence id is an unsigned varint holding the i32's bits
+        let seq_id = self.varint32("the sequence id")? as u32 as i32;
         let at = self.cursor.pos;
         let len = self.varint32("the method name's length")?;
         let name = self.cursor.string_bytes(len as i64, at)?;
-        Ok((String::from_utf8_lossy(&name).into_owned(), version >> 5))
+        Ok((
+            String::from_utf8_lossy(&name).into_owned(),
+            version >> 5,
+            seq_id,
+        ))
     }
 
     fn struct_begin(&mut self) -> Result<(), Framing> {
@@ -737,7 +744,7 @@ impl Reader for BinaryReader<'_> {
         &mut self.cursor.depth
     }
 
-    fn message_begin(&mut self) -> Result<(String, u8), Framing> {
+    fn message_begin(&mut self) -> Result<(String, u8, i32), Framing> {
         let at = self.cursor.pos;
         let first = self.i32()?;
         if first < 0 {
@@ -751,14 +758,18 @@ impl Reader for BinaryReader<'_> {
             }
             let len = self.i32()?;
             let name = self.cursor.string_bytes(len.into(), at + 4)?;
-            self.i32()?;
-            Ok((String::from_utf8_lossy(&name).into_owned(), first as u8))
+            let seq_id = self.i32()?;
+            Ok((
+                String::from_utf8_lossy(&name).into_owned(),
+                first as u8,
+                seq_id,
+            ))
         } else {
             // old non-strict form: name, then a type byte and the seqid
             let name = self.cursor.string_bytes(first.into(), at)?;
             let [kind] = self.cursor.array::<1>("the message header")?;
-            self.i32()?;
-            Ok((String::from_utf8_lossy(&name).into_owned(), kind))
+            let seq_id = self.i32()?;
+            Ok((String::from_utf8_lossy(&name).into_owned(), kind, seq_id))
         }
     }
 

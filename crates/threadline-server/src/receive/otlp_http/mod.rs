@@ -5,17 +5,15 @@
 //! the response carries a partial success: `rejected_spans` and an `error_message` naming each
 //! problem (`rejected_spans` counts each rejected span, and a rejected resource or scope as one:
 //! the spans under it were not read, so their number is not known). A body nothing could be
-//! read from gets `400`; one over the limit `413`. The response, error or not, is encoded like
+//! read from gets `400`; one over the limit `413`; `429` with `Retry-After` when the server has
+//! too many batches in flight. The response, error or not, is encoded like
 //! the request (errors as a `google.rpc.Status`; protobuf when the media type is not JSON).
-
-use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::Router;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
@@ -24,45 +22,27 @@ use prost::Message;
 use threadline_wire::otlp;
 
 use crate::error::ApiError;
-use crate::receive::{media_type, read_body, summarize, ReceiverStats};
-use crate::store::{run_blocking, SpanStore};
+use crate::receive::{http_routes, media_type, read_body, summarize, Intake};
 
 /// The path spans are posted to.
 pub const TRACES_PATH: &str = "/v1/traces";
 
-#[derive(Clone)]
-struct Receiver {
-    store: Arc<dyn SpanStore>,
-    max_body_bytes: usize,
-    stats: Arc<ReceiverStats>,
-}
-
-/// The receiver's routes, appending to `store`, with bodies of at most `max_body_bytes`,
-/// counting in `stats`.
+/// The receiver's routes, working through `intake`.
 ///
 /// # Examples
 ///
 /// ```
 /// use std::sync::Arc;
-/// use threadline_server::receive::otlp_http;
+/// use threadline_server::receive::{otlp_http, Admission, Intake};
 /// use threadline_server::store::MemoryStore;
 ///
-/// let store = Arc::new(MemoryStore::new(1000));
-/// let router: axum::Router = otlp_http::routes(store, 1 << 20, Arc::default());
+/// let intake = Intake::new(Arc::new(MemoryStore::new(1000)), 1 << 20, Arc::default(), Admission::default());
+/// let router: axum::Router = otlp_http::routes(intake);
 /// ```
-pub fn routes(
-    store: Arc<dyn SpanStore>,
-    max_body_bytes: usize,
-    stats: Arc<ReceiverStats>,
-) -> Router {
-    Router::new()
-        .route(TRACES_PATH, post(receive))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(Receiver {
-            store,
-            max_body_bytes,
-            stats,
-        })
+pub fn routes(intake: Intake) -> Router {
+    http_routes(TRACES_PATH, receive, intake, |error, headers| {
+        error.into_otlp_response(media_type(headers) == otlp::json::CONTENT_TYPE)
+    })
 }
 
 /// The outcome of decoding one request, whatever its encoding.
@@ -106,26 +86,26 @@ fn from_json(decoded: threadline_wire::Decoded<otlp::json::DecodeError>) -> Outc
 }
 
 async fn receive(
-    State(receiver): State<Receiver>,
+    State(intake): State<Intake>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let json = media_type(&headers) == otlp::json::CONTENT_TYPE;
-    match export(&receiver, &headers, body).await {
+    match export(&intake, &headers, body).await {
         Ok(response) => response,
         Err(error) => {
-            receiver.stats.count_refused();
+            intake.stats().count_failure(&error);
             error.into_otlp_response(json)
         }
     }
 }
 
 async fn export(
-    receiver: &Receiver,
+    intake: &Intake,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = read_body(headers, body, receiver.max_body_bytes)?;
+    let body = read_body(headers, body, intake.max_body_bytes)?;
     let media_type = media_type(headers);
     let json = match media_type.as_str() {
         "application/x-protobuf" => false,
@@ -144,14 +124,9 @@ async fn export(
     if outcome.spans.is_empty() && outcome.body_error {
         return Err(ApiError::BadRequest(outcome.message));
     }
-    let accepted = outcome.spans.len();
-    if accepted > 0 {
-        let spans = outcome.spans;
-        run_blocking(&receiver.store, move |store| store.append(spans)).await?;
-    }
-    receiver
-        .stats
-        .count_spans(accepted, outcome.rejected as usize);
+    intake
+        .append(outcome.spans, outcome.rejected as usize)
+        .await?;
     let partial = (!outcome.message.is_empty()).then_some(ExportTracePartialSuccess {
         rejected_spans: outcome.rejected,
         error_message: outcome.message,

@@ -5,78 +5,59 @@
 //! as Zipkin does for an undecodable body. Unlike Zipkin, which then drops the whole batch, the
 //! valid spans of a partly valid batch are still stored (nothing valid is lost) and the
 //! message says how many were kept; Zipkin clients do not retry a 400, so they are not stored
-//! twice. A body over the limit (as sent or once decompressed) gets `413`.
-
-use std::sync::Arc;
+//! twice. A body over the limit (as sent or once decompressed) gets `413`; `429` with
+//! `Retry-After` when the server has too many batches in flight.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::response::IntoResponse;
 use axum::Router;
 use threadline_wire::zipkin;
 
 use crate::error::ApiError;
-use crate::receive::{media_type, read_body, summarize, ReceiverStats};
-use crate::store::{run_blocking, SpanStore};
+use crate::receive::{http_routes, media_type, read_body, summarize, Intake};
 
 /// The path spans are posted to.
 pub const SPANS_PATH: &str = "/api/v2/spans";
 
-#[derive(Clone)]
-struct Receiver {
-    store: Arc<dyn SpanStore>,
-    max_body_bytes: usize,
-    stats: Arc<ReceiverStats>,
-}
-
-/// The receiver's routes, appending to `store`, with bodies of at most `max_body_bytes`,
-/// counting in `stats`.
+/// The receiver's routes, working through `intake`.
 ///
 /// # Examples
 ///
 /// ```
 /// use std::sync::Arc;
-/// use threadline_server::receive::zipkin;
+/// use threadline_server::receive::{zipkin, Admission, Intake};
 /// use threadline_server::store::MemoryStore;
 ///
-/// let store = Arc::new(MemoryStore::new(1000));
-/// let router: axum::Router = zipkin::routes(store, 1 << 20, Arc::default());
+/// let intake = Intake::new(Arc::new(MemoryStore::new(1000)), 1 << 20, Arc::default(), Admission::default());
+/// let router: axum::Router = zipkin::routes(intake);
 /// ```
-pub fn routes(
-    store: Arc<dyn SpanStore>,
-    max_body_bytes: usize,
-    stats: Arc<ReceiverStats>,
-) -> Router {
-    Router::new()
-        .route(SPANS_PATH, post(receive))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(Receiver {
-            store,
-            max_body_bytes,
-            stats,
-        })
+pub fn routes(intake: Intake) -> Router {
+    http_routes(SPANS_PATH, receive, intake, |error, _| {
+        error.into_response()
+    })
 }
 
 async fn receive(
-    State(receiver): State<Receiver>,
+    State(intake): State<Intake>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let answer = accept(&receiver, &headers, body).await;
-    if answer.is_err() {
-        receiver.stats.count_refused();
+    let answer = accept(&intake, &headers, body).await;
+    if let Err(error) = &answer {
+        intake.stats().count_failure(error);
     }
     answer
 }
 
 async fn accept(
-    receiver: &Receiver,
+    intake: &Intake,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let body = read_body(headers, body, receiver.max_body_bytes)?;
+    let body = read_body(headers, body, intake.max_body_bytes)?;
     let media_type = media_type(headers);
     let (spans, rejected, errors) = match media_type.as_str() {
         "application/x-protobuf" => {
@@ -104,10 +85,7 @@ async fn accept(
         }
     };
     let kept = spans.len();
-    if kept > 0 {
-        run_blocking(&receiver.store, move |store| store.append(spans)).await?;
-    }
-    receiver.stats.count_spans(kept, rejected);
+    intake.append(spans, rejected).await?;
     match errors {
         None => Ok(StatusCode::ACCEPTED),
         Some((count, text)) => Err(ApiError::BadRequest(format!(
