@@ -2,8 +2,12 @@
 //! traces read back through the query APIs.
 //!
 //! - seed 000: OpenCensus 0.1 with its Zipkin exporter, to the Zipkin port;
+//! - seed 002: jaeger-client, to the Jaeger agent port (UDP, thrift compact);
 //! - seed 004: the OpenTelemetry SDK's OTLP/HTTP exporter, configured only by the `OTEL_*`
 //!   variables the tutorial sets.
+//!
+//! Each trace is read through the Zipkin v2 API and through Jaeger's, and both must show the
+//! same spans.
 //!
 //! The programs are in `scripts/peers/seeds/`. `scripts/ci` installs their libraries into
 //! virtual environments under `target/` and passes their Pythons in `THREADLINE_PEERS_PYTHON`
@@ -17,8 +21,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use support::{get_json, ServerProcess};
-
+use support::{get_json, wait_for_accepted, ServerProcess};
 
 fn seed_program(file: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -88,6 +91,96 @@ fn from_zipkin(trace: &Value) -> Vec<Seen> {
         .collect()
 }
 
+/// The spans of a Jaeger trace (`{traceID, spans, processes}`).
+fn from_jaeger(trace: &Value) -> Vec<Seen> {
+    let spans = trace["spans"].as_array().expect("spans");
+    spans
+        .iter()
+        .map(|span| {
+            let process = text(&span["processID"]);
+            let tags = |list: &Value| -> BTreeMap<String, String> {
+                list.as_array()
+                    .map(|tags| {
+                        tags.iter()
+                            .map(|tag| (text(&tag["key"]), text(&tag["value"])))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            Seen {
+                name: text(&span["operationName"]),
+                id: text(&span["spanID"]),
+                parent: span["references"].as_array().and_then(|refs| {
+                    refs.iter()
+                        .find(|r| r["refType"] == "CHILD_OF")
+                        .map(|r| text(&r["spanID"]))
+                }),
+                service: text(&trace["processes"][&process]["serviceName"]),
+                tags: tags(&span["tags"]),
+                annotations: span["logs"]
+                    .as_array()
+                    .map(|logs| {
+                        logs.iter()
+                            .filter_map(|log| tags(&log["fields"]).remove("event"))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// The one trace of `service`, read through both query APIs: the Zipkin v2 API on the query
+/// port and the Zipkin port (search and by id) and Jaeger's (search and by id). Both must
+/// show the same spans (names, parents, services, annotations); the Zipkin view is returned.
+fn read_back(server: &ServerProcess, service: &str) -> Vec<Seen> {
+    let (trace_id, zipkin) = zipkin_trace(server, service);
+    let query = server.address("query http");
+    let found = get_json(query, &format!("/api/traces?service={service}&limit=10"));
+    let traces = found["data"].as_array().expect("jaeger data");
+    assert_eq!(
+        traces.len(),
+        1,
+        "one trace of {service} through Jaeger's API: {found}"
+    );
+    let by_id = get_json(query, &format!("/api/traces/{trace_id}"));
+    let trace = &by_id["data"][0];
+    assert_eq!(
+        trace["spans"].as_array().map(Vec::len),
+        traces[0]["spans"].as_array().map(Vec::len)
+    );
+    let services = get_json(query, "/api/services");
+    assert!(
+        services["data"]
+            .as_array()
+            .is_some_and(|s| s.contains(&Value::from(service))),
+        "{service} listed in {services}"
+    );
+    let jaeger = from_jaeger(trace);
+    let outline = |spans: &[Seen]| {
+        let mut rows: Vec<_> = spans
+            .iter()
+            .map(|s| {
+                (
+                    s.id.clone(),
+                    s.parent.clone(),
+                    s.name.clone(),
+                    s.service.clone(),
+                    s.annotations.clone(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(
+        outline(&zipkin),
+        outline(&jaeger),
+        "Zipkin's and Jaeger's views differ"
+    );
+    zipkin
+}
+
 /// The one trace of `service` on the query port, checked to be the same on the Zipkin port,
 /// through the search and by id.
 fn zipkin_trace(server: &ServerProcess, service: &str) -> (String, Vec<Seen>) {
@@ -140,7 +233,7 @@ fn seed_000_opencensus_zipkin_quickstart() {
     let out = run_python("THREADLINE_SEED_OPENCENSUS_PYTHON", &program, &[]);
     assert_eq!(out.matches("doing busy work").count(), 10, "{out}");
 
-    let (_, spans) = zipkin_trace(&server, "python-quickstart");
+    let spans = read_back(&server, "python-quickstart");
     assert_eq!(spans.len(), 11, "{spans:?}");
     let (root, children) = root_and_children(&spans, "main");
     assert_eq!(root.service, "python-quickstart");
@@ -174,7 +267,7 @@ fn seed_004_opentelemetry_otlp_http_with_otel_variables() {
     );
     assert_eq!(out.trim(), "4");
 
-    let (_, spans) = zipkin_trace(&server, "addsubtract");
+    let spans = read_back(&server, "addsubtract");
     assert_eq!(spans.len(), 4, "{spans:?}");
     let (root, children) = root_and_children(&spans, "addsubtract");
     let mut names: Vec<&str> = children.iter().map(|s| s.name.as_str()).collect();
@@ -185,5 +278,78 @@ fn seed_004_opentelemetry_otlp_http_with_otel_variables() {
         assert_eq!(span.tags["telemetry.sdk.language"], "python");
         assert_eq!(span.tags["otel.scope.name"], "addsubtract");
     }
+    assert!(server.stop().success());
+}
+
+#[test]
+#[ignore = "needs jaeger-client, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
+fn seed_002_jaeger_client_to_the_agent_port() {
+    let server = ServerProcess::start(&[]);
+    let agent = server.address("jaeger compact udp");
+    let env = [
+        ("JAEGER_AGENT_HOST", agent.ip().to_string()),
+        ("JAEGER_AGENT_PORT", agent.port().to_string()),
+    ];
+    let out = run_python(
+        "THREADLINE_PEERS_PYTHON",
+        &seed_program("002_jaeger_client.py"),
+        &env,
+    );
+    // the ids jaeger-client gave each span, as the program printed them
+    let printed: Vec<Vec<&str>> = out
+        .lines()
+        .filter_map(|line| line.strip_prefix("span "))
+        .map(|line| line.split(' ').collect())
+        .collect();
+    assert_eq!(printed.len(), 5, "{out}");
+
+    let query = server.address("query http");
+    wait_for_accepted(query, "jaeger compact udp", 5);
+    let services = get_json(query, "/api/v2/services");
+    assert_eq!(services, serde_json::json!(["first-service"]));
+    for row in &printed {
+        let (name, trace_id, span_id, parent) = (row[0], row[1], row[2], row[3]);
+        let trace = get_json(query, &format!("/api/v2/trace/{trace_id}"));
+        let spans = from_zipkin(&trace);
+        let span = spans
+            .iter()
+            .find(|s| s.id == span_id)
+            .unwrap_or_else(|| panic!("{name} {span_id} in {trace}"));
+        assert_eq!(span.name, name);
+        assert_eq!(span.service, "first-service");
+        let expected_parent = (parent != "0000000000000000").then(|| parent.to_string());
+        assert_eq!(span.parent, expected_parent, "{name}");
+        // every span has its `<ordinal>-tag`, as the tutorial set them
+        let tag = format!("{}-tag", name.trim_end_matches("-span"));
+        assert!(span.tags.contains_key(&tag), "{name}: {:?}", span.tags);
+
+        let jaeger = get_json(query, &format!("/api/traces/{trace_id}"));
+        let jaeger_spans = from_jaeger(&jaeger["data"][0]);
+        let same = jaeger_spans
+            .iter()
+            .find(|s| s.id == span_id)
+            .unwrap_or_else(|| panic!("{name} {span_id} through Jaeger's API: {jaeger}"));
+        assert_eq!(
+            (&same.name, &same.parent, &same.service, same.tags.get(&tag)),
+            (&span.name, &span.parent, &span.service, span.tags.get(&tag))
+        );
+    }
+    // the tutorial's point: only `fifth-span` is a child (of `fourth-span`); the others are
+    // traces of their own
+    let children: Vec<&str> = printed
+        .iter()
+        .filter(|row| row[3] != "0000000000000000")
+        .map(|row| row[0])
+        .collect();
+    assert_eq!(children, ["fifth-span"]);
+    let fourth = printed
+        .iter()
+        .find(|row| row[0] == "fourth-span")
+        .expect("fourth");
+    let fifth = printed
+        .iter()
+        .find(|row| row[0] == "fifth-span")
+        .expect("fifth");
+    assert_eq!((fifth[1], fifth[3]), (fourth[1], fourth[2]));
     assert!(server.stop().success());
 }

@@ -40,12 +40,14 @@ with tracer.start_span('fourth-span') as span4:
         span5.set_tag('fifth-tag', '80')
 
 # The tutorial warns that the tracer does not flush immediately and a short program may exit
-# before it does. A script must close the tracer and wait: close() runs on the reporter's
-# IOLoop thread, and its future resolves once every span is sent.
+# before it does. A script must close the tracer and wait: close() runs on the UDP reporter's
+# IOLoop thread (with 'logging' on, it sits beside a logging reporter), and its future
+# resolves once every span is sent.
 import threading
 
 flushed = threading.Event()
-tracer.reporter.io_loop.add_callback(
+udp_reporter = next(r for r in tracer.reporter.reporters if hasattr(r, 'io_loop'))
+udp_reporter.io_loop.add_callback(
     lambda: tracer.close().add_done_callback(lambda _: flushed.set()))
 if not flushed.wait(30):
     raise SystemExit("the tracer did not flush within 30 s")

@@ -145,3 +145,37 @@ pub fn get_json(address: SocketAddr, path_and_query: &str) -> serde_json::Value 
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}: {text}"))
 }
+
+/// A counter of `/metrics` on the query port, e.g. `threadline_receiver_spans_accepted_total`
+/// with `receiver="jaeger compact udp"`.
+pub fn counter(query: SocketAddr, name: &str, receiver: &str) -> u64 {
+    let url = format!("http://{query}/metrics");
+    let text = ureq::get(&url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .body_mut()
+        .read_to_string()
+        .expect("metrics text");
+    let series = format!("{name}{{receiver=\"{receiver}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
+/// Waits until `receiver` has accepted at least `spans` spans: a datagram has no answer to
+/// wait for, so the server's own counter is the signal. Panics past [`DEADLINE`].
+pub fn wait_for_accepted(query: SocketAddr, receiver: &str, spans: u64) {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let accepted = counter(query, "threadline_receiver_spans_accepted_total", receiver);
+        if accepted >= spans {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{receiver} accepted {accepted} of {spans} spans before the deadline"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
