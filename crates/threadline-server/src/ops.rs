@@ -7,6 +7,7 @@
 //! | `threadline_receiver_requests_refused_total` | counter | `receiver` |
 //! | `threadline_store_spans_stored_total` | counter | |
 //! | `threadline_store_spans_evicted_total` | counter | |
+//! | `threadline_store_bytes_on_disk` | gauge | |
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -113,6 +114,12 @@ fn render(ops: &Ops) -> String {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
         );
     }
+    let name = "threadline_store_bytes_on_disk";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Size of the store's files (0 for the in-memory store).\n# TYPE {name} gauge\n{name} {}",
+        store.bytes_on_disk
+    );
     out
 }
 
@@ -146,6 +153,8 @@ mod tests {
             "threadline_store_spans_stored_total 2",
             "threadline_store_spans_evicted_total 1",
             "# TYPE threadline_store_spans_evicted_total counter",
+            "threadline_store_bytes_on_disk 0",
+            "# TYPE threadline_store_bytes_on_disk gauge",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
         }
