@@ -116,6 +116,9 @@ fn threadline() -> Command {
         "THREADLINE_OTLP_HTTP_PORT",
         "THREADLINE_QUERY_PORT",
         "THREADLINE_MAX_SPANS",
+        "THREADLINE_MEMORY",
+        "THREADLINE_DATA_DIR",
+        "THREADLINE_RETENTION",
     ] {
         command.env_remove(name);
     }
@@ -133,6 +136,7 @@ fn serve_with_flags_stops_cleanly_on_sigterm() {
             "0",
             "--query-port",
             "0",
+            "--memory",
             "--max-spans",
             "100",
         ])
@@ -149,7 +153,8 @@ fn serve_with_flags_stops_cleanly_on_sigterm() {
     std::io::Read::read_to_string(&mut stderr, &mut text).expect("stderr");
     assert_eq!(
         text,
-        "stopped: 1 spans stored, 0 evicted\n\
+        "store: memory, at most 100 spans\n\
+         stopped: 1 spans stored, 0 evicted\n\
          zipkin http: 1 spans accepted, 0 rejected, 0 requests refused\n\
          otlp http: 0 spans accepted, 0 rejected, 0 requests refused\n"
     );
@@ -157,7 +162,10 @@ fn serve_with_flags_stops_cleanly_on_sigterm() {
 
 #[test]
 fn no_command_serves_with_settings_from_the_environment() {
+    let data = tempfile::tempdir().expect("temporary directory");
     let mut child = threadline()
+        .env("THREADLINE_DATA_DIR", data.path())
+        .env("THREADLINE_RETENTION", "12h")
         .env("THREADLINE_ZIPKIN_PORT", "0")
         .env("THREADLINE_OTLP_HTTP_PORT", "0")
         .env("THREADLINE_QUERY_PORT", "0")
@@ -169,6 +177,14 @@ fn no_command_serves_with_settings_from_the_environment() {
     send_and_read_back(&listeners, 0x5e2);
     let status = sigterm_and_wait(child);
     assert_eq!(status.code(), Some(0), "{status:?}");
+    // the disk store is the default, in the directory given
+    assert!(
+        std::fs::read_dir(data.path())
+            .expect("data directory")
+            .count()
+            > 0,
+        "nothing written to the data directory"
+    );
 }
 
 #[test]
