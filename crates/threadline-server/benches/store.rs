@@ -25,7 +25,7 @@
 //! - `cargo bench -p threadline-server --bench store`: 10 million spans (about 10 minutes on
 //!   2 cores, 5 GB of disk).
 //! - `... -- --quick` or `THREADLINE_BENCH_QUICK=1`: 300,000 spans (under 30 s).
-//! - `cargo test --benches`: 5,000 spans, a few queries.
+//! - `cargo test --benches`: 20,000 spans, a few queries.
 
 #![allow(missing_docs)]
 
@@ -171,6 +171,34 @@ impl Generator {
     }
 }
 
+/// CPU time (user and system) of this process's threads so far, summed per thread name
+/// (Linux; empty elsewhere). Threads that have ended are not listed.
+fn cpu_by_thread_name() -> Vec<(String, Duration)> {
+    let mut by_name: std::collections::BTreeMap<String, u64> = Default::default();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let name = head.split_once('(').map_or("", |(_, n)| n).to_string();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|i| fields.get(*i).and_then(|f| f.parse::<u64>().ok()))
+            .sum();
+        *by_name.entry(name).or_default() += ticks;
+    }
+    by_name
+        .into_iter()
+        .map(|(name, ticks)| (name, Duration::from_millis(ticks * 10)))
+        .collect()
+}
+
 /// User and system CPU time of this process so far (Linux; zero elsewhere).
 fn process_cpu() -> Duration {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
@@ -203,7 +231,7 @@ fn main() {
     let mode = mode();
     let (total_spans, repeats) = match mode {
         Mode::CriterionOnly => return,
-        Mode::Test => (5_000u64, 5),
+        Mode::Test => (20_000u64, 5),
         Mode::Quick => (300_000, 100),
         Mode::Full => (10_000_000, 200),
     };
@@ -231,34 +259,44 @@ fn main() {
     let workers: Vec<_> = (0..threads)
         .map(|_| {
             let (store, generator, next) = (store.clone(), generator.clone(), next.clone());
-            std::thread::spawn(move || {
-                // templates generated once; each append gets a clone with fresh ids
-                let templates: Vec<Vec<SpanData>> = (0..16).map(|n| generator.batch(n)).collect();
-                let mut in_append = Duration::ZERO;
-                let mut spans = 0u64;
-                loop {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= batches {
-                        return (in_append, spans);
+            std::thread::Builder::new()
+                .name("bench-append".into())
+                .spawn(move || {
+                    // templates generated once; each append gets a clone with fresh ids
+                    let templates: Vec<Vec<SpanData>> =
+                        (0..16).map(|n| generator.batch(n)).collect();
+                    let mut in_append = Duration::ZERO;
+                    let mut spans = 0u64;
+                    loop {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        if n >= batches {
+                            return (in_append, spans);
+                        }
+                        let mut batch = templates[(n % 16) as usize].clone();
+                        let round = u128::from(n / 16) << 96;
+                        for span in &mut batch {
+                            span.trace_id = TraceId(span.trace_id.0 ^ round);
+                            let shift = (n / 16) * 1_000_000 * 16;
+                            span.start_time_unix_nano += shift;
+                            span.end_time_unix_nano += shift;
+                        }
+                        spans += batch.len() as u64;
+                        let t = Instant::now();
+                        store.append(batch).expect("append");
+                        in_append += t.elapsed();
                     }
-                    let mut batch = templates[(n % 16) as usize].clone();
-                    let round = u128::from(n / 16) << 96;
-                    for span in &mut batch {
-                        span.trace_id = TraceId(span.trace_id.0 ^ round);
-                        let shift = (n / 16) * 1_000_000 * 16;
-                        span.start_time_unix_nano += shift;
-                        span.end_time_unix_nano += shift;
-                    }
-                    spans += batch.len() as u64;
-                    let t = Instant::now();
-                    store.append(batch).expect("append");
-                    in_append += t.elapsed();
-                }
-            })
+                })
+                .expect("ingest thread")
         })
         .collect();
     let mut per_thread = Vec::new();
     let mut stored = 0;
+    // before the appending threads end, so that theirs is counted too
+    let mut cpu_threads = Vec::new();
+    while next.load(Ordering::Relaxed) < batches {
+        cpu_threads = cpu_by_thread_name();
+        std::thread::sleep(Duration::from_millis(100));
+    }
     for worker in workers {
         let (in_append, spans) = worker.join().expect("ingest thread");
         per_thread.push(spans as f64 / in_append.as_secs_f64());
@@ -282,6 +320,14 @@ fn main() {
         "cpu during ingest (all threads, the store's background work included): {:.2} s, {:.2} us per span",
         cpu.as_secs_f64(),
         cpu.as_secs_f64() * 1e6 / stored as f64
+    );
+    println!(
+        "cpu by thread (near the end of ingest): {}",
+        cpu_threads
+            .iter()
+            .map(|(name, cpu)| format!("{name} {:.2} s", cpu.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "disk: {} bytes, {:.0} bytes per span (right after ingest, before compactions settle)",

@@ -48,6 +48,8 @@ use super::{
 use keys::Summary;
 
 const SECOND: u64 = 1_000_000_000;
+/// The largest decoded chunk read back (1 GiB).
+const MAX_CHUNK_BYTES: u32 = 1 << 30;
 const HOUR: u64 = 3600 * SECOND;
 const DAY: u64 = 24 * HOUR;
 
@@ -123,6 +125,14 @@ fn failed(what: &str, error: impl std::fmt::Display) -> StoreError {
 /// See the [module documentation](self) for the layout and what is durable when.
 /// Reopening the directory serves the same traces, services and operations. One process at a
 /// time may open a directory.
+///
+/// Queries have the memory store's semantics, with one difference at the edge of a time
+/// range: a trace is found through its chunks (the spans of one trace from one append) that
+/// start within `[start_min, start_max]`, so a trace whose first chunk starts in the range but
+/// whose chunks of the service asked for all start after `start_max` is not found. Searches
+/// read the index newest first and stop as soon as `limit` traces are certain; a search for
+/// a rare tag or span name reads the summaries of every chunk of the service in the range.
+/// Services, operations and remote services are those of the data held (removed with it).
 ///
 /// [`StoreCounters::stored`] and [`StoreCounters::evicted`] count since the store was opened
 /// (evicted: spans removed by retention); [`StoreCounters::bytes_on_disk`] is the size of
@@ -885,6 +895,17 @@ impl Shared {
         chunks.sort_by_key(|(seq, _)| *seq);
         let mut spans = Vec::new();
         for (_, chunk) in chunks {
+            // a chunk is one batch's spans of one trace: a size past any request body limit is
+            // corruption, not a reason to allocate that much
+            let size = chunk
+                .first_chunk::<4>()
+                .map_or(0, |b| u32::from_le_bytes(*b));
+            if size > MAX_CHUNK_BYTES {
+                return Err(failed(
+                    "cannot read a trace",
+                    "stored chunk is corrupt: too large",
+                ));
+            }
             let encoded = lz4_flex::block::decompress_size_prepended(&chunk)
                 .map_err(|e| failed("cannot read a trace", e))?;
             codec::decode_chunk(&encoded, &mut spans)
