@@ -159,4 +159,27 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
         }
     }
+
+    #[test]
+    fn the_disk_store_shows_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = crate::store::DiskOptions {
+            background_retention: false,
+            ..Default::default()
+        };
+        let store = Arc::new(crate::store::DiskStore::open(dir.path(), options).unwrap());
+        store
+            .append(vec![SpanData::new(TraceId(1), SpanId(1), "a")])
+            .unwrap();
+        let text = render(&Ops {
+            store,
+            receivers: Vec::new(),
+        });
+        let bytes: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("threadline_store_bytes_on_disk "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        assert!(bytes > 0, "{text}");
+    }
 }
