@@ -160,6 +160,8 @@ pub struct DiskStore {
 /// An append on its way to the writer thread.
 struct Request {
     bucket: Arc<Bucket>,
+    /// The chunks and index entries, built on the appending thread; taken by the writer.
+    batch: Option<fjall::OwnedWriteBatch>,
     prepared: Prepared,
     spans: u64,
     reply: mpsc::SyncSender<Result<(), String>>,
@@ -331,9 +333,17 @@ impl DiskStore {
             return Ok(());
         }
         let bucket = self.shared.bucket_for(received_unix_nano)?;
-        let prepared = prepare(&spans, &self.shared.next_seq);
+        let mut prepared = prepare(&spans, &self.shared.next_seq);
         // the spans are encoded: free them on this thread, not the writer's
         drop(spans);
+        // so are the keys and values the writer commits
+        let mut batch = self.shared.db.batch();
+        for (key, value) in prepared.chunks.drain(..) {
+            batch.insert(&bucket.data, key.as_slice(), value);
+        }
+        for (key, value) in prepared.entries.drain(..) {
+            batch.insert(&bucket.index, key, value);
+        }
         let (reply, replied) = mpsc::sync_channel(1);
         let closed = || StoreError::Unavailable("disk store is closed".into());
         let writer = self.writer.as_ref().ok_or_else(closed)?;
@@ -341,6 +351,7 @@ impl DiskStore {
             .0
             .send(Request {
                 bucket,
+                batch: Some(batch),
                 prepared,
                 spans: spans_len,
                 reply,
@@ -393,7 +404,7 @@ fn start_writer(
                 let mut group = vec![first];
                 group.extend(receive.try_iter());
                 let result = shared
-                    .commit_group(&group)
+                    .commit_group(&mut group)
                     .map_err(|StoreError::Unavailable(message)| message);
                 for request in group {
                     // the appender may have gone (its thread panicked): nothing to tell then
@@ -754,21 +765,17 @@ impl Shared {
     }
 
     /// Writes a group of prepared appends as one batch and syncs the journal once for all.
-    fn commit_group(&self, group: &[Request]) -> Result<(), StoreError> {
-        let mut batch = self.db.batch();
+    fn commit_group(&self, group: &mut [Request]) -> Result<(), StoreError> {
         // per bucket (a group rarely spans two): spans and last seq after this group
         let mut checkpoints: Vec<(&Arc<Bucket>, u64, u64)> = Vec::new();
         let mut added_operations = Vec::new();
         let mut added_remotes = Vec::new();
-        for request in group {
+        for request in group.iter_mut() {
+            let Some(mut batch) = request.batch.take() else {
+                continue;
+            };
             let bucket = &request.bucket;
             let prepared = &request.prepared;
-            for (key, value) in &prepared.chunks {
-                batch.insert(&bucket.data, key.as_slice(), value.as_slice());
-            }
-            for (key, value) in &prepared.entries {
-                batch.insert(&bucket.index, key.as_slice(), value.as_slice());
-            }
             let meta = lock(&bucket.meta);
             for (service, name, kind) in &prepared.operations {
                 let known = meta.operations.get(service.as_str());
@@ -809,7 +816,13 @@ impl Shared {
                     meta.last_seq.max(prepared.last_seq),
                 )),
             }
+            drop(meta);
+            // each append is one atomic write; the sync below covers them all
+            batch
+                .commit()
+                .map_err(|e| failed("cannot write the batch", e))?;
         }
+        let mut batch = self.db.batch();
         for (bucket, spans, last_seq) in &checkpoints {
             let mut checkpoint = Vec::with_capacity(16);
             checkpoint.extend_from_slice(&spans.to_le_bytes());
