@@ -17,6 +17,8 @@
 //! 2. queries on the filled store, each repeated and reported as p50/p99: a trace by id, the
 //!    20 newest traces of a service, of a service with a common tag (`http.method=POST`, a
 //!    quarter of the spans) and with a rare one (`error=true`, 1 span in 50).
+//!    Then the dependency links of the traces that start within the last 1,000 batches' time
+//!    (about 512,000 spans), once.
 //! 3. reopen: the store is dropped (journal synced) and opened again.
 //!
 //! Modes (the data directory is a temporary directory under `THREADLINE_BENCH_DIR`, or the
@@ -392,6 +394,17 @@ fn main() {
             ms(p99)
         );
     }
+
+    // dependencies over the start times of the last 1,000 batches (about 512,000 spans)
+    let last = generator.start + batches * 1_000_000;
+    let first = last.saturating_sub(1_000 * 1_000_000);
+    let t = Instant::now();
+    let links = store.dependencies(first, last).expect("dependencies");
+    println!(
+        "dependencies over the last 1,000 batches' start times: {} ({} links)",
+        ms(t.elapsed()),
+        links.len()
+    );
 
     // 3. reopen
     let t = Instant::now();
