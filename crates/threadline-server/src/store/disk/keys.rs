@@ -32,7 +32,7 @@
 
 use std::fmt::Write as _;
 
-use threadline::{SpanData, TraceId};
+use threadline::{SpanData, TraceId, Value};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use super::codec::{put_varint, CorruptChunk, Reader};
@@ -180,11 +180,19 @@ pub(crate) fn span_hashes(span: &SpanData, text: &mut String, out: &mut Vec<u64>
     for kv in &span.attributes {
         let key = xxh3_64_with_seed(kv.key.as_bytes(), SEED_KEY);
         out.push(key);
-        let value = match kv.value.as_str() {
-            Some(s) => s,
-            None => {
+        // the text `Value`'s Display gives, which is what a query's value is compared with
+        let value = match &kv.value {
+            Value::Str(s) => s,
+            Value::Bool(true) => "true",
+            Value::Bool(false) => "false",
+            Value::I64(i) => {
                 text.clear();
-                let _ = write!(text, "{}", kv.value);
+                text.push_str(itoa::Buffer::new().format(*i));
+                text.as_str()
+            }
+            other => {
+                text.clear();
+                let _ = write!(text, "{other}");
                 text.as_str()
             }
         };

@@ -40,6 +40,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode};
 use threadline::{SpanData, SpanKind, TraceId};
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::{
     trace_matches, DependencyLink, DependencyLinker, Operation, SpanStore, StoreCounters,
@@ -333,7 +334,7 @@ impl DiskStore {
             return Ok(());
         }
         let bucket = self.shared.bucket_for(received_unix_nano)?;
-        let mut prepared = prepare(&spans, &self.shared.next_seq);
+        let mut prepared = prepare(&spans, &self.shared.next_seq, &bucket);
         // the spans are encoded: free them on this thread, not the writer's
         drop(spans);
         // so are the keys and values the writer commits
@@ -515,9 +516,9 @@ struct Ref {
     summary: Vec<u8>,
 }
 
-fn prepare(spans: &[SpanData], next_seq: &AtomicU64) -> Prepared {
+fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepared {
     // chunks in first-seen order of their trace, spans in received order
-    let mut chunk_of: HashMap<TraceId, usize> = HashMap::new();
+    let mut chunk_of: HashMap<TraceId, usize, Xxh3DefaultBuilder> = HashMap::default();
     let mut grouped: Vec<Vec<&SpanData>> = Vec::new();
     for span in spans {
         let index = *chunk_of.entry(span.trace_id).or_insert_with(|| {
@@ -534,14 +535,15 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64) -> Prepared {
         remotes: Vec::new(),
         last_seq: first_seq + grouped.len() as u64 - 1,
     };
-    let mut seen_operations: HashSet<(&str, &str, SpanKind)> = HashSet::new();
+    let mut seen_operations: HashSet<(&str, &str, SpanKind), Xxh3DefaultBuilder> =
+        HashSet::default();
     let mut text = String::new();
     let mut encoded = Vec::new();
     // the hashes of the chunk's spans, one after the other; span i's are at offsets i..i+1
     let mut hashes: Vec<u64> = Vec::new();
     let mut offsets: Vec<usize> = Vec::new();
     let mut all_refs = Vec::with_capacity(grouped.len());
-    let mut service_refs: HashMap<&str, Vec<Ref>> = HashMap::new();
+    let mut service_refs: HashMap<&str, Vec<Ref>, Xxh3DefaultBuilder> = HashMap::default();
     for (offset, chunk) in grouped.iter().enumerate() {
         let seq = first_seq + offset as u64;
         let trace_id = chunk[0].trace_id;
@@ -593,11 +595,7 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64) -> Prepared {
         }
         for span in chunk {
             let service = &*span.resource.service_name;
-            if seen_operations.insert((service, &span.name, span.kind)) {
-                prepared
-                    .operations
-                    .push((service.to_string(), span.name.to_string(), span.kind));
-            }
+            seen_operations.insert((service, &span.name, span.kind));
             let Some(remote) = span.attributes.iter().find(|kv| kv.key == PEER_SERVICE) else {
                 continue;
             };
@@ -618,6 +616,29 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64) -> Prepared {
             }
         }
     }
+    // only what the bucket does not list yet goes to the writer (which checks again, under
+    // its lock, as another append may have added it since)
+    let meta = lock(&bucket.meta);
+    for (service, name, kind) in seen_operations {
+        let kinds = meta
+            .operations
+            .get(service)
+            .and_then(|ops| ops.get(name))
+            .copied()
+            .unwrap_or(0);
+        if kinds & kind_bit(kind) == 0 {
+            prepared
+                .operations
+                .push((service.to_string(), name.to_string(), kind));
+        }
+    }
+    prepared.remotes.retain(|(service, remote)| {
+        !meta
+            .remotes
+            .get(service.as_str())
+            .is_some_and(|r| r.contains(remote.as_str()))
+    });
+    drop(meta);
     push_entries(&mut prepared.entries, &[keys::ALL], all_refs);
     for (service, refs) in service_refs {
         push_entries(&mut prepared.entries, &keys::service_prefix(service), refs);
