@@ -9,11 +9,13 @@ mod loadgen;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use threadline_server::store::{MemoryStore, SpanStore};
+use threadline_server::store::{DiskOptions, DiskStore, MemoryStore, SpanStore};
 use threadline_server::{BoundServer, ServerConfig};
 
 /// Threadline: receive, store and query traces.
@@ -58,12 +60,19 @@ struct ServeArgs {
     /// The query API port (0 picks a free port).
     #[arg(long, env = "THREADLINE_QUERY_PORT", default_value_t = 16686)]
     query_port: u16,
-    /// Keep spans in memory; the only store for now (a persistent store comes next).
-    #[arg(long, env = "THREADLINE_MEMORY", default_value_t = true)]
+    /// Keep spans in memory (bounded by --max-spans, gone at exit) instead of on disk.
+    #[arg(long, env = "THREADLINE_MEMORY")]
     memory: bool,
     /// The most spans the in-memory store holds; the oldest traces are evicted past it.
     #[arg(long, env = "THREADLINE_MAX_SPANS", default_value_t = 1_000_000)]
     max_spans: usize,
+    /// The directory of the disk store (the default store).
+    #[arg(long, env = "THREADLINE_DATA_DIR", default_value = "./threadline-data")]
+    data_dir: PathBuf,
+    /// How long the disk store keeps spans after they arrive: a number and a unit, d, h, m
+    /// or s (7d, 12h, 30m).
+    #[arg(long, env = "THREADLINE_RETENTION", default_value = "7d", value_parser = parse_retention)]
+    retention: Duration,
     /// The largest request body accepted, in bytes, compressed or once decompressed.
     #[arg(long, env = "THREADLINE_MAX_BODY_BYTES", default_value_t = threadline_server::receive::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
@@ -100,9 +109,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         ..ServerConfig::default()
     };
-    // --memory is the only store so far: the flag is accepted and always in effect
-    let _ = args.memory;
-    let store = Arc::new(MemoryStore::new(args.max_spans));
+    let store: Arc<dyn SpanStore> = if args.memory {
+        eprintln!("store: memory, at most {} spans", args.max_spans);
+        Arc::new(MemoryStore::new(args.max_spans))
+    } else {
+        let options = DiskOptions {
+            retention: args.retention,
+            ..DiskOptions::default()
+        };
+        let store = DiskStore::open(&args.data_dir, options).with_context(|| {
+            format!("cannot open the data directory {}", args.data_dir.display())
+        })?;
+        eprintln!(
+            "store: disk at {}, retention {}",
+            args.data_dir.display(),
+            format_retention(args.retention)
+        );
+        Arc::new(store)
+    };
     let server = BoundServer::bind(&config, store.clone()).await?;
     for (name, address) in server.addresses() {
         println!("{name} listening on {address}");
@@ -124,7 +148,47 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             counters.requests_throttled
         );
     }
+    // the last reference: a disk store finishes its writes and closes its files here
+    drop(store);
     Ok(())
+}
+
+/// Parses a retention period: a positive number and a unit, `d`, `h`, `m` or `s`.
+fn parse_retention(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let unit_at = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit: expected d, h, m or s, e.g. 7d"))?;
+    let (number, unit) = text.split_at(unit_at);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a number, e.g. 7d"))?;
+    let seconds = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?}: expected d, h, m or s, e.g. 7d"
+            ))
+        }
+    };
+    match number.checked_mul(seconds) {
+        Some(0) => Err("the retention must be longer than zero".into()),
+        Some(total) => Ok(Duration::from_secs(total)),
+        None => Err(format!("{text:?} is too long")),
+    }
+}
+
+/// A retention period in the largest unit that divides it, as `parse_retention` reads it.
+fn format_retention(retention: Duration) -> String {
+    let seconds = retention.as_secs();
+    [(86_400, "d"), (3_600, "h"), (60, "m")]
+        .into_iter()
+        .find(|(unit, _)| seconds.is_multiple_of(*unit))
+        .map(|(unit, name)| format!("{}{name}", seconds / unit))
+        .unwrap_or_else(|| format!("{seconds}s"))
 }
 
 /// Completes on SIGINT or SIGTERM (Ctrl-C elsewhere).
@@ -148,5 +212,24 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_takes_a_number_and_a_unit() {
+        assert_eq!(parse_retention("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_retention("12h"), Ok(Duration::from_secs(12 * 3_600)));
+        assert_eq!(parse_retention("30m"), Ok(Duration::from_secs(1_800)));
+        assert_eq!(parse_retention("90s"), Ok(Duration::from_secs(90)));
+        for bad in ["7", "d", "7w", "0d", "-1d", "1.5h", ""] {
+            assert!(parse_retention(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_retention(Duration::from_secs(7 * 86_400)), "7d");
+        assert_eq!(format_retention(Duration::from_secs(90 * 60)), "90m");
+        assert_eq!(format_retention(Duration::from_secs(90)), "90s");
     }
 }

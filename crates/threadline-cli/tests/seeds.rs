@@ -225,7 +225,7 @@ fn root_and_children<'a>(spans: &'a [Seen], root_name: &str) -> (&'a Seen, Vec<&
 #[test]
 #[ignore = "needs opencensus 0.1, which scripts/ci installs (THREADLINE_SEED_OPENCENSUS_PYTHON)"]
 fn seed_000_opencensus_zipkin_quickstart() {
-    let server = ServerProcess::start(&[]);
+    let server = ServerProcess::start_on_disk(&[]);
     let zipkin = server.address("zipkin http");
     let written = seed_program("000_opencensus_zipkin.py");
     let program = written.replace("port=9411", &format!("port={}", zipkin.port()));
@@ -249,7 +249,7 @@ fn seed_000_opencensus_zipkin_quickstart() {
 #[test]
 #[ignore = "needs the OpenTelemetry SDK, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
 fn seed_004_opentelemetry_otlp_http_with_otel_variables() {
-    let server = ServerProcess::start(&[]);
+    let server = ServerProcess::start_on_disk(&[]);
     let otlp = server.address("otlp http");
     let env = [
         // the tutorial's variables, pointed at the server instead of Honeycomb
@@ -284,7 +284,7 @@ fn seed_004_opentelemetry_otlp_http_with_otel_variables() {
 #[test]
 #[ignore = "needs jaeger-client, which scripts/ci installs (THREADLINE_PEERS_PYTHON)"]
 fn seed_002_jaeger_client_to_the_agent_port() {
-    let server = ServerProcess::start(&[]);
+    let server = ServerProcess::start_on_disk(&[]);
     let agent = server.address("jaeger compact udp");
     let env = [
         ("JAEGER_AGENT_HOST", agent.ip().to_string()),

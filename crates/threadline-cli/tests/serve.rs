@@ -179,6 +179,9 @@ fn threadline() -> Command {
         "THREADLINE_JAEGER_HTTP_PORT",
         "THREADLINE_QUERY_PORT",
         "THREADLINE_MAX_SPANS",
+        "THREADLINE_MEMORY",
+        "THREADLINE_DATA_DIR",
+        "THREADLINE_RETENTION",
     ] {
         command.env_remove(name);
     }
@@ -204,6 +207,7 @@ fn serve_with_flags_stops_cleanly_on_sigterm() {
             "0",
             "--query-port",
             "0",
+            "--memory",
             "--max-spans",
             "100",
         ])
@@ -220,7 +224,8 @@ fn serve_with_flags_stops_cleanly_on_sigterm() {
     std::io::Read::read_to_string(&mut stderr, &mut text).expect("stderr");
     assert_eq!(
         text,
-        "stopped: 2 spans stored, 0 evicted\n\
+        "store: memory, at most 100 spans\n\
+         stopped: 2 spans stored, 0 evicted\n\
          zipkin http: 1 spans accepted, 0 rejected, 0 requests refused, 0 throttled\n\
          otlp http: 0 spans accepted, 0 rejected, 0 requests refused, 0 throttled\n\
          otlp grpc: 0 spans accepted, 0 rejected, 0 requests refused, 0 throttled\n\
@@ -232,7 +237,10 @@ fn serve_with_flags_stops_cleanly_on_sigterm() {
 
 #[test]
 fn no_command_serves_with_settings_from_the_environment() {
+    let data = tempfile::tempdir().expect("temporary directory");
     let mut child = threadline()
+        .env("THREADLINE_DATA_DIR", data.path())
+        .env("THREADLINE_RETENTION", "12h")
         .env("THREADLINE_ZIPKIN_PORT", "0")
         .env("THREADLINE_OTLP_HTTP_PORT", "0")
         .env("THREADLINE_OTLP_GRPC_PORT", "0")
@@ -248,6 +256,14 @@ fn no_command_serves_with_settings_from_the_environment() {
     send_and_read_back(&listeners, 0x5e2);
     let status = sigterm_and_wait(child);
     assert_eq!(status.code(), Some(0), "{status:?}");
+    // the disk store is the default, in the directory given
+    assert!(
+        std::fs::read_dir(data.path())
+            .expect("data directory")
+            .count()
+            > 0,
+        "nothing written to the data directory"
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! | `threadline_receiver_requests_throttled_total` | counter | `receiver` |
 //! | `threadline_store_spans_stored_total` | counter | |
 //! | `threadline_store_spans_evicted_total` | counter | |
+//! | `threadline_store_bytes_on_disk` | gauge | |
 //! | `threadline_query_duration_seconds` | histogram | `api`: `zipkin`, `jaeger`, `jaeger_v3` |
 //!
 //! The query histogram is there when the port's router is wrapped in [`with_query_latency`].
@@ -260,6 +261,12 @@ fn render(ops: &Ops) -> String {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
         );
     }
+    let name = "threadline_store_bytes_on_disk";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Size of the store's files (0 for the in-memory store).\n# TYPE {name} gauge\n{name} {}",
+        store.bytes_on_disk
+    );
     out
 }
 
@@ -296,6 +303,8 @@ mod tests {
             "threadline_store_spans_stored_total 2",
             "threadline_store_spans_evicted_total 1",
             "# TYPE threadline_store_spans_evicted_total counter",
+            "threadline_store_bytes_on_disk 0",
+            "# TYPE threadline_store_bytes_on_disk gauge",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
         }
@@ -330,5 +339,28 @@ mod tests {
         );
         assert_eq!(QueryApi::of_path("/api/traces/abc"), Some(QueryApi::Jaeger));
         assert_eq!(QueryApi::of_path("/metrics"), None);
+    }
+
+    #[test]
+    fn the_disk_store_shows_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = crate::store::DiskOptions {
+            background_retention: false,
+            ..Default::default()
+        };
+        let store = Arc::new(crate::store::DiskStore::open(dir.path(), options).unwrap());
+        store
+            .append(vec![SpanData::new(TraceId(1), SpanId(1), "a")])
+            .unwrap();
+        let text = render(&Ops {
+            store,
+            receivers: Vec::new(),
+        });
+        let bytes: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("threadline_store_bytes_on_disk "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        assert!(bytes > 0, "{text}");
     }
 }

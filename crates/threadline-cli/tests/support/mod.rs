@@ -45,6 +45,8 @@ pub const FREE_PORTS: &[&str] = &[
 pub struct ServerProcess {
     child: Option<Child>,
     listeners: HashMap<String, SocketAddr>,
+    /// The disk store's directory, removed after the server.
+    data_dir: Option<tempfile::TempDir>,
 }
 
 impl ServerProcess {
@@ -91,7 +93,22 @@ impl ServerProcess {
         ServerProcess {
             child: Some(child),
             listeners,
+            data_dir: None,
         }
+    }
+
+    /// Starts `threadline serve` as [`start`](Self::start) does, with the default store (on
+    /// disk) in a temporary directory removed when the server is dropped.
+    pub fn start_on_disk(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir
+            .path()
+            .to_str()
+            .expect("a utf-8 temporary path")
+            .to_string();
+        let mut server = Self::start(&[&["--data-dir", &path][..], args].concat());
+        server.data_dir = Some(dir);
+        server
     }
 
     /// The address a listener printed.
@@ -106,22 +123,34 @@ impl ServerProcess {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn stop(mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("running");
+        let child = self.child.take().expect("running");
         let pid = child.id().to_string();
         let killed = Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill");
         assert!(killed.success());
-        let (status_tx, status_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = status_tx.send(child.wait());
-        });
-        status_rx
-            .recv_timeout(DEADLINE)
-            .expect("exit before the deadline")
-            .expect("wait")
+        wait(child)
     }
+
+    /// Sends SIGKILL (no chance to flush anything) and waits for the exit status.
+    pub fn kill_9(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("kill -9");
+        wait(child)
+    }
+}
+
+/// Waits for `child` to exit, at most [`DEADLINE`].
+fn wait(mut child: Child) -> ExitStatus {
+    let (status_tx, status_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = status_tx.send(child.wait());
+    });
+    status_rx
+        .recv_timeout(DEADLINE)
+        .expect("exit before the deadline")
+        .expect("wait")
 }
 
 impl Drop for ServerProcess {
@@ -130,6 +159,7 @@ impl Drop for ServerProcess {
             let _ = child.kill();
             let _ = child.wait();
         }
+        drop(self.data_dir.take());
     }
 }
 

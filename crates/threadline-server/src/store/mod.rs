@@ -1,18 +1,22 @@
 //! Span stores: where received spans are kept and how the query APIs find them.
 //!
 //! A receiver hands each decoded batch to [`SpanStore::append`]; a query API reads through the
-//! other methods. Each implementation lives in its own folder ([`memory`] for now).
+//! other methods. Each implementation lives in its own folder: [`memory`] (bounded, in memory)
+//! and [`disk`] (persistent, with a retention period; the default of `threadline serve`).
 //!
-//! The trait is synchronous: the in-memory store only takes a lock. A store that does I/O will
-//! be called from `tokio::task::spawn_blocking` by the handlers (or the trait gains async
-//! methods then).
+//! The trait is synchronous: the handlers call it on tokio's blocking pool, so that a store
+//! doing disk I/O never stalls the async workers.
 
+pub mod disk;
 pub mod memory;
+#[cfg(test)]
+mod suite;
 
 use std::sync::Arc;
 
 use threadline::{SpanData, SpanKind, TraceId};
 
+pub use disk::{DiskOptions, DiskStore};
 pub use memory::MemoryStore;
 
 /// Why a store operation failed.
@@ -158,8 +162,10 @@ impl Default for TraceQuery {
 pub struct StoreCounters {
     /// Spans appended.
     pub stored: u64,
-    /// Spans removed to stay within the store's bounds.
+    /// Spans removed to stay within the store's bounds (its size, or its retention period).
     pub evicted: u64,
+    /// The size of the store's files, in bytes; 0 for a store in memory.
+    pub bytes_on_disk: u64,
 }
 
 /// A place to keep spans and find them again.

@@ -1,0 +1,1150 @@
+//! The disk store: spans kept in a directory, on [fjall](https://docs.rs/fjall) (an LSM tree
+//! with a journal), partitioned by arrival time so that retention drops whole partitions.
+//!
+//! # Layout
+//!
+//! An append groups its batch by trace: the spans of one trace from one batch are a *chunk*,
+//! written as one value ([`codec`]), with a few index entries per chunk rather than per span
+//! ([`keys`] describes them): one for the time index, one per service and one per (service,
+//! span name) in the chunk, each holding a small summary (durations and a bloom filter of the
+//! names and tags) that searches check before loading a trace. Services, operations and
+//! remote services are a few keys per bucket, cached in memory.
+//!
+//! Chunks go to the *bucket* of the time they arrive: a pair of keyspaces (data and index)
+//! per bucket width (a day for a retention of two days or more, an hour for two hours or
+//! more, a minute below). A bucket is dropped whole once everything in it is older than the
+//! retention, so data stays between `retention` and `retention + width` after it arrived.
+//!
+//! # Durability
+//!
+//! [`SpanStore::append`] returns once its batch is in the journal and the journal is synced
+//! to disk (`fdatasync`): an acknowledged batch survives a crash of the process or of the
+//! machine, and is served again once the directory is reopened. Appends are encoded on the
+//! caller's thread, then one writer thread commits every append waiting as one write batch and
+//! syncs once for all of them (group commit): the more appends arrive at once, the fewer syncs
+//! per append. An append that fails (disk full, I/O error) is not acknowledged; the store then
+//! refuses further writes until it is reopened.
+
+pub(crate) mod codec;
+pub(crate) mod keys;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode};
+use threadline::{SpanData, SpanKind, TraceId};
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+
+use super::{
+    trace_matches, DependencyLink, DependencyLinker, Operation, SpanStore, StoreCounters,
+    StoreError, TraceQuery, PEER_SERVICE,
+};
+use keys::Summary;
+
+const SECOND: u64 = 1_000_000_000;
+/// The largest decoded chunk read back (1 GiB).
+const MAX_CHUNK_BYTES: u32 = 1 << 30;
+const HOUR: u64 = 3600 * SECOND;
+const DAY: u64 = 24 * HOUR;
+
+/// How a [`DiskStore`] keeps its data.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use threadline_server::store::DiskOptions;
+///
+/// let options = DiskOptions { retention: Duration::from_secs(12 * 3600), ..DiskOptions::default() };
+/// assert_eq!(options.bucket_width(), Duration::from_secs(3600));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskOptions {
+    /// How long spans are kept after they arrived (at least; see [`DiskOptions::bucket_width`]
+    /// for how much longer).
+    pub retention: Duration,
+    /// The block cache of the LSM tree, in bytes.
+    pub cache_bytes: u64,
+    /// Whether a background thread removes expired data (every minute at most); without it,
+    /// call [`DiskStore::remove_expired`].
+    pub background_retention: bool,
+}
+
+impl Default for DiskOptions {
+    fn default() -> Self {
+        DiskOptions {
+            retention: Duration::from_secs(7 * 24 * 3600),
+            cache_bytes: 256 * 1024 * 1024,
+            background_retention: true,
+        }
+    }
+}
+
+impl DiskOptions {
+    /// The width of a time bucket, the unit retention removes: a day for a retention of two
+    /// days or more, an hour for two hours or more, a minute below.
+    pub fn bucket_width(&self) -> Duration {
+        Duration::from_nanos(self.bucket_width_nanos())
+    }
+
+    fn bucket_width_nanos(&self) -> u64 {
+        let retention = duration_nanos(self.retention);
+        if retention >= 2 * DAY {
+            DAY
+        } else if retention >= 2 * HOUR {
+            HOUR
+        } else {
+            60 * SECOND
+        }
+    }
+}
+
+fn duration_nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn now_unix_nano() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(duration_nanos)
+        .unwrap_or(0)
+}
+
+fn failed(what: &str, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("{what}: {error}"))
+}
+
+/// A persistent [`SpanStore`] in a directory, with a retention period.
+///
+/// See the [module documentation](self) for the layout and what is durable when.
+/// Reopening the directory serves the same traces, services and operations. One process at a
+/// time may open a directory.
+///
+/// Queries have the memory store's semantics, with one difference at the edge of a time
+/// range: a trace is found through its chunks (the spans of one trace from one append) that
+/// start within `[start_min, start_max]`, so a trace whose first chunk starts in the range but
+/// whose chunks of the service asked for all start after `start_max` is not found. Searches
+/// read the index newest first and stop as soon as `limit` traces are certain; a search for
+/// a rare tag or span name reads the summaries of every chunk of the service in the range.
+/// Services, operations and remote services are those of the data held (removed with it).
+///
+/// [`StoreCounters::stored`] and [`StoreCounters::evicted`] count since the store was opened
+/// (evicted: spans removed by retention); [`StoreCounters::bytes_on_disk`] is the size of
+/// the directory's data now.
+///
+/// # Examples
+///
+/// ```
+/// use threadline::{SpanData, SpanId, TraceId};
+/// use threadline_server::store::{DiskOptions, DiskStore, SpanStore};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = DiskStore::open(dir.path(), DiskOptions::default()).unwrap();
+/// store.append(vec![SpanData::new(TraceId(1), SpanId(1), "get")]).unwrap();
+/// drop(store);
+/// let store = DiskStore::open(dir.path(), DiskOptions::default()).unwrap();
+/// assert_eq!(store.trace(TraceId(1)).unwrap().unwrap()[0].name, "get");
+/// ```
+pub struct DiskStore {
+    shared: Arc<Shared>,
+    writer: Option<(mpsc::Sender<Request>, std::thread::JoinHandle<()>)>,
+    sweeper: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+}
+
+/// An append on its way to the writer thread.
+struct Request {
+    bucket: Arc<Bucket>,
+    /// The chunks and index entries, built on the appending thread; taken by the writer.
+    batch: Option<fjall::OwnedWriteBatch>,
+    prepared: Prepared,
+    spans: u64,
+    reply: mpsc::SyncSender<Result<(), String>>,
+}
+
+impl std::fmt::Debug for DiskStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskStore")
+            .field("dir", &self.shared.dir)
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    db: Database,
+    dir: PathBuf,
+    options: DiskOptions,
+    /// Buckets by start time.
+    buckets: RwLock<BTreeMap<u64, Arc<Bucket>>>,
+    /// The next chunk sequence number.
+    next_seq: AtomicU64,
+    stored: AtomicU64,
+    evicted: AtomicU64,
+}
+
+struct Bucket {
+    start: u64,
+    width: u64,
+    data: Keyspace,
+    index: Keyspace,
+    meta: Mutex<BucketMeta>,
+}
+
+#[derive(Default)]
+struct BucketMeta {
+    /// Service -> operation name -> bit set of span kinds.
+    operations: BTreeMap<String, BTreeMap<String, u8>>,
+    /// Service -> remote services.
+    remotes: BTreeMap<String, BTreeSet<String>>,
+    spans: u64,
+    last_seq: u64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn kind_bit(kind: SpanKind) -> u8 {
+    1 << (kind as u8)
+}
+
+const KINDS: [SpanKind; 6] = [
+    SpanKind::Unspecified,
+    SpanKind::Internal,
+    SpanKind::Server,
+    SpanKind::Client,
+    SpanKind::Producer,
+    SpanKind::Consumer,
+];
+
+fn bucket_name(start: u64, width: u64, part: char) -> String {
+    format!("t{}w{}{part}", start / SECOND, width / SECOND)
+}
+
+/// The start and width (nanoseconds) of a bucket keyspace's name, and its part (`d` or `i`).
+fn parse_bucket_name(name: &str) -> Option<(u64, u64, char)> {
+    let rest = name.strip_prefix('t')?;
+    let part = rest.chars().last()?;
+    let (start, width) = rest[..rest.len() - 1].split_once('w')?;
+    Some((
+        start.parse::<u64>().ok()?.checked_mul(SECOND)?,
+        width.parse::<u64>().ok()?.checked_mul(SECOND)?,
+        part,
+    ))
+}
+
+/// Both keyspaces of a bucket hold large values (chunks, and index entries listing a batch's
+/// chunks) under few keys: values go to blob files, written once, so that compactions only
+/// move the keys.
+fn keyspace_options() -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default().with_kv_separation(Some(
+        KvSeparationOptions::default().separation_threshold(256),
+    ))
+}
+
+impl DiskStore {
+    /// Opens the store in `dir`, creating it when missing, and starts the retention thread
+    /// when [`DiskOptions::background_retention`] is set.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the directory cannot be created or read, is in use by
+    /// another process, or holds data that does not read back.
+    pub fn open(dir: impl AsRef<Path>, options: DiskOptions) -> Result<Self, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| failed("cannot create the data directory", e))?;
+        let db = Database::builder(&dir)
+            .cache_size(options.cache_bytes)
+            .manual_journal_persist(true)
+            .open()
+            .map_err(|e| failed("cannot open the data directory", e))?;
+        let mut buckets = BTreeMap::new();
+        let mut last_seq = 0;
+        for name in db.list_keyspace_names() {
+            let Some((start, width, 'd')) = parse_bucket_name(&name) else {
+                continue;
+            };
+            let bucket = open_bucket(&db, start, width)?;
+            last_seq = last_seq.max(lock(&bucket.meta).last_seq);
+            buckets.insert(start, Arc::new(bucket));
+        }
+        let shared = Arc::new(Shared {
+            db,
+            dir,
+            options: options.clone(),
+            buckets: RwLock::new(buckets),
+            // sequence numbers only need to grow; the clock keeps them growing even when the
+            // last checkpoint lags behind
+            next_seq: AtomicU64::new(last_seq.saturating_add(1).max(now_unix_nano())),
+            stored: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
+        });
+        let writer = start_writer(&shared)?;
+        let sweeper = options
+            .background_retention
+            .then(|| start_sweeper(&shared))
+            .transpose()?;
+        Ok(DiskStore {
+            shared,
+            writer: Some(writer),
+            sweeper,
+        })
+    }
+
+    /// The directory given to [`DiskStore::open`].
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Appends a batch as if it arrived at `received_unix_nano` (which picks its bucket);
+    /// [`SpanStore::append`] is this with the current time. Durable on return, as `append`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the batch could not be written or synced.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadline::{SpanData, SpanId, TraceId};
+    /// use threadline_server::store::{DiskOptions, DiskStore, SpanStore};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let options = DiskOptions { background_retention: false, ..DiskOptions::default() };
+    /// let store = DiskStore::open(dir.path(), options).unwrap();
+    /// let day = 86_400_000_000_000;
+    /// store.append_received_at(vec![SpanData::new(TraceId(1), SpanId(1), "old")], 1_000 * day).unwrap();
+    /// assert_eq!(store.remove_expired(1_008 * day).unwrap(), 1);
+    /// assert!(store.trace(TraceId(1)).unwrap().is_none());
+    /// ```
+    pub fn append_received_at(
+        &self,
+        spans: Vec<SpanData>,
+        received_unix_nano: u64,
+    ) -> Result<(), StoreError> {
+        let spans_len = spans.len() as u64;
+        if spans.is_empty() {
+            return Ok(());
+        }
+        let bucket = self.shared.bucket_for(received_unix_nano)?;
+        let mut prepared = prepare(&spans, &self.shared.next_seq, &bucket);
+        // the spans are encoded: free them on this thread, not the writer's
+        drop(spans);
+        // so are the keys and values the writer commits
+        let mut batch = self.shared.db.batch();
+        for (key, value) in prepared.chunks.drain(..) {
+            batch.insert(&bucket.data, key.as_slice(), value);
+        }
+        for (key, value) in prepared.entries.drain(..) {
+            batch.insert(&bucket.index, key, value);
+        }
+        let (reply, replied) = mpsc::sync_channel(1);
+        let closed = || StoreError::Unavailable("disk store is closed".into());
+        let writer = self.writer.as_ref().ok_or_else(closed)?;
+        writer
+            .0
+            .send(Request {
+                bucket,
+                batch: Some(batch),
+                prepared,
+                spans: spans_len,
+                reply,
+            })
+            .map_err(|_| closed())?;
+        replied
+            .recv()
+            .map_err(|_| closed())?
+            .map_err(StoreError::Unavailable)
+    }
+
+    /// Removes the buckets whose data is all older than the retention at `now_unix_nano`,
+    /// and returns how many spans they held.
+    ///
+    /// The background thread calls this with the current time; tests call it with their own.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when a bucket could not be removed.
+    pub fn remove_expired(&self, now_unix_nano: u64) -> Result<u64, StoreError> {
+        self.shared.remove_expired(now_unix_nano)
+    }
+}
+
+impl Drop for DiskStore {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.writer.take() {
+            // the writer commits what was sent before it sees the channel close
+            drop(stop);
+            let _ = thread.join();
+        }
+        if let Some((stop, thread)) = self.sweeper.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The thread that commits appends: it takes every append waiting, writes them as one batch
+/// and syncs the journal once for all of them (group commit), then answers each.
+fn start_writer(
+    shared: &Arc<Shared>,
+) -> Result<(mpsc::Sender<Request>, std::thread::JoinHandle<()>), StoreError> {
+    let (send, receive) = mpsc::channel::<Request>();
+    let shared = shared.clone();
+    let thread = std::thread::Builder::new()
+        .name("threadline-store-writer".into())
+        .spawn(move || {
+            while let Ok(first) = receive.recv() {
+                let mut group = vec![first];
+                group.extend(receive.try_iter());
+                let result = shared
+                    .commit_group(&mut group)
+                    .map_err(|StoreError::Unavailable(message)| message);
+                for request in group {
+                    // the appender may have gone (its thread panicked): nothing to tell then
+                    let _ = request.reply.send(result.clone());
+                }
+            }
+        })
+        .map_err(|e| failed("cannot start the writer thread", e))?;
+    Ok((send, thread))
+}
+
+fn start_sweeper(
+    shared: &Arc<Shared>,
+) -> Result<(mpsc::Sender<()>, std::thread::JoinHandle<()>), StoreError> {
+    let (stop, stopped) = mpsc::channel::<()>();
+    let weak = Arc::downgrade(shared);
+    let interval =
+        Duration::from_nanos((shared.options.bucket_width_nanos() / 10).clamp(SECOND, 60 * SECOND));
+    let thread = std::thread::Builder::new()
+        .name("threadline-retention".into())
+        .spawn(move || loop {
+            // the sender is dropped when the store is: that ends the wait and the thread
+            match stopped.recv_timeout(interval) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+            let Some(shared) = weak.upgrade() else { return };
+            if let Err(error) = shared.remove_expired(now_unix_nano()) {
+                eprintln!("disk store retention failed: {error}");
+            }
+        })
+        .map_err(|e| failed("cannot start the retention thread", e))?;
+    Ok((stop, thread))
+}
+
+fn open_bucket(db: &Database, start: u64, width: u64) -> Result<Bucket, StoreError> {
+    let open = |part| {
+        db.keyspace(&bucket_name(start, width, part), keyspace_options)
+            .map_err(|e| failed("cannot open a bucket", e))
+    };
+    let bucket = Bucket {
+        start,
+        width,
+        data: open('d')?,
+        index: open('i')?,
+        meta: Mutex::new(BucketMeta::default()),
+    };
+    let mut meta = BucketMeta::default();
+    if let Some(checkpoint) = bucket
+        .index
+        .get(keys::CHECKPOINT)
+        .map_err(|e| failed("cannot read a bucket", e))?
+    {
+        let read = |at: usize| {
+            checkpoint
+                .get(at..at + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes)
+                .unwrap_or(0)
+        };
+        meta.spans = read(0);
+        meta.last_seq = read(8);
+    }
+    for entry in bucket.index.prefix(b"M") {
+        let key = entry.key().map_err(|e| failed("cannot read a bucket", e))?;
+        let (service, second, kind) =
+            keys::parse_meta(&key).map_err(|e| failed("cannot read a bucket", e))?;
+        match key.get(..2) {
+            Some(keys::META_SERVICE) => {
+                meta.operations.entry(service).or_default();
+            }
+            Some(keys::META_OPERATION) => {
+                *meta
+                    .operations
+                    .entry(service)
+                    .or_default()
+                    .entry(second)
+                    .or_default() |= 1 << kind.min(7);
+            }
+            Some(keys::META_REMOTE) => {
+                meta.remotes.entry(service).or_default().insert(second);
+            }
+            _ => {}
+        }
+    }
+    *lock(&bucket.meta) = meta;
+    Ok(bucket)
+}
+
+/// What one append writes: chunks and index entries, built before taking the commit lock.
+struct Prepared {
+    /// (data key, chunk)
+    chunks: Vec<([u8; 24], Vec<u8>)>,
+    /// (index key, summary)
+    entries: Vec<(Vec<u8>, Vec<u8>)>,
+    /// (service, operation name, kind), distinct.
+    operations: Vec<(String, String, SpanKind)>,
+    /// (service, remote service), distinct.
+    remotes: Vec<(String, String)>,
+    last_seq: u64,
+}
+
+/// A chunk as an index entry lists it.
+struct Ref {
+    trace_id: TraceId,
+    seq: u64,
+    start: u64,
+    summary: Vec<u8>,
+}
+
+fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepared {
+    // chunks in first-seen order of their trace, spans in received order
+    let mut chunk_of: HashMap<TraceId, usize, Xxh3DefaultBuilder> = HashMap::default();
+    let mut grouped: Vec<Vec<&SpanData>> = Vec::new();
+    for span in spans {
+        let index = *chunk_of.entry(span.trace_id).or_insert_with(|| {
+            grouped.push(Vec::new());
+            grouped.len() - 1
+        });
+        grouped[index].push(span);
+    }
+    let first_seq = next_seq.fetch_add(grouped.len() as u64, Ordering::Relaxed);
+    let mut prepared = Prepared {
+        chunks: Vec::with_capacity(grouped.len()),
+        entries: Vec::new(),
+        operations: Vec::new(),
+        remotes: Vec::new(),
+        last_seq: first_seq + grouped.len() as u64 - 1,
+    };
+    let mut seen_operations: HashSet<(&str, &str, SpanKind), Xxh3DefaultBuilder> =
+        HashSet::default();
+    let mut text = String::new();
+    let mut encoded = Vec::new();
+    // the hashes of the chunk's spans, one after the other; span i's are at offsets i..i+1
+    let mut hashes: Vec<u64> = Vec::new();
+    let mut offsets: Vec<usize> = Vec::new();
+    let mut all_refs = Vec::with_capacity(grouped.len());
+    let mut service_refs: HashMap<&str, Vec<Ref>, Xxh3DefaultBuilder> = HashMap::default();
+    for (offset, chunk) in grouped.iter().enumerate() {
+        let seq = first_seq + offset as u64;
+        let trace_id = chunk[0].trace_id;
+        encoded.clear();
+        codec::encode_chunk(trace_id, chunk, &mut encoded);
+        prepared.chunks.push((
+            keys::data_key(trace_id, seq),
+            lz4_flex::block::compress_prepend_size(&encoded),
+        ));
+        let start = chunk
+            .iter()
+            .map(|s| s.start_time_unix_nano)
+            .min()
+            .unwrap_or(0);
+        hashes.clear();
+        offsets.clear();
+        for span in chunk {
+            offsets.push(hashes.len());
+            keys::span_hashes(span, &mut text, &mut hashes);
+        }
+        offsets.push(hashes.len());
+        let spans_hashes = SpanHashes {
+            hashes: &hashes,
+            offsets: &offsets,
+        };
+        all_refs.push(Ref {
+            trace_id,
+            seq,
+            start,
+            summary: summary(chunk, &spans_hashes, |_| true),
+        });
+        let mut services: Vec<&str> = chunk.iter().map(|s| &*s.resource.service_name).collect();
+        services.sort_unstable();
+        services.dedup();
+        for service in services {
+            let of_service = |s: &SpanData| &*s.resource.service_name == service;
+            let start = chunk
+                .iter()
+                .filter(|s| of_service(s))
+                .map(|s| s.start_time_unix_nano)
+                .min()
+                .unwrap_or(0);
+            service_refs.entry(service).or_default().push(Ref {
+                trace_id,
+                seq,
+                start,
+                summary: summary(chunk, &spans_hashes, of_service),
+            });
+        }
+        for span in chunk {
+            let service = &*span.resource.service_name;
+            seen_operations.insert((service, &span.name, span.kind));
+            let Some(remote) = span.attributes.iter().find(|kv| kv.key == PEER_SERVICE) else {
+                continue;
+            };
+            let remote: std::borrow::Cow<'_, str> = match remote.value.as_str() {
+                Some(text) => text.into(),
+                None => remote.value.to_string().into(),
+            };
+            // few distinct pairs per batch: a linear search is cheapest
+            if !remote.is_empty()
+                && !prepared
+                    .remotes
+                    .iter()
+                    .any(|(s, r)| s == service && *r == *remote)
+            {
+                prepared
+                    .remotes
+                    .push((service.to_string(), remote.into_owned()));
+            }
+        }
+    }
+    // only what the bucket does not list yet goes to the writer (which checks again, under
+    // its lock, as another append may have added it since)
+    let meta = lock(&bucket.meta);
+    for (service, name, kind) in seen_operations {
+        let kinds = meta
+            .operations
+            .get(service)
+            .and_then(|ops| ops.get(name))
+            .copied()
+            .unwrap_or(0);
+        if kinds & kind_bit(kind) == 0 {
+            prepared
+                .operations
+                .push((service.to_string(), name.to_string(), kind));
+        }
+    }
+    prepared.remotes.retain(|(service, remote)| {
+        !meta
+            .remotes
+            .get(service.as_str())
+            .is_some_and(|r| r.contains(remote.as_str()))
+    });
+    drop(meta);
+    push_entries(&mut prepared.entries, &[keys::ALL], all_refs);
+    for (service, refs) in service_refs {
+        push_entries(&mut prepared.entries, &keys::service_prefix(service), refs);
+    }
+    prepared
+}
+
+/// Appends the index entries listing `refs` under `prefix`: one, or more when their starts
+/// are more than [`keys::ENTRY_SPREAD`] apart.
+fn push_entries(entries: &mut Vec<(Vec<u8>, Vec<u8>)>, prefix: &[u8], mut refs: Vec<Ref>) {
+    refs.sort_by_key(|r| r.start);
+    let mut rest = &refs[..];
+    while let Some(first) = rest.first() {
+        let len = rest
+            .iter()
+            .position(|r| r.start - first.start > keys::ENTRY_SPREAD)
+            .unwrap_or(rest.len());
+        let (run, after) = rest.split_at(len);
+        rest = after;
+        let latest = run.last().map_or(first.start, |r| r.start);
+        let first_seq = run.iter().map(|r| r.seq).min().unwrap_or(first.seq);
+        let mut key = prefix.to_vec();
+        keys::put_tail(&mut key, latest, first_seq);
+        let mut value = Vec::with_capacity(run.iter().map(|r| 34 + r.summary.len()).sum::<usize>());
+        for r in run {
+            keys::put_ref(&mut value, r.trace_id, r.seq, r.start, &r.summary);
+        }
+        entries.push((key, value));
+    }
+}
+
+/// The hashes of a chunk's spans.
+struct SpanHashes<'a> {
+    hashes: &'a [u64],
+    offsets: &'a [usize],
+}
+
+impl SpanHashes<'_> {
+    fn of(&self, span: usize) -> &[u64] {
+        &self.hashes[self.offsets[span]..self.offsets[span + 1]]
+    }
+}
+
+/// The summary of the chunk's spans that `include` selects.
+fn summary(
+    chunk: &[&SpanData],
+    hashes: &SpanHashes<'_>,
+    include: impl Fn(&SpanData) -> bool,
+) -> Vec<u8> {
+    let (mut min, mut max, mut count) = (u64::MAX, 0, 0);
+    for (i, span) in chunk.iter().enumerate() {
+        if include(span) {
+            let duration = span.duration_nanos();
+            min = min.min(duration);
+            max = max.max(duration);
+            count += hashes.of(i).len();
+        }
+    }
+    let mut value = Vec::with_capacity(16 + count / 2);
+    let included = chunk
+        .iter()
+        .enumerate()
+        .filter(|(_, span)| include(span))
+        .flat_map(|(i, _)| hashes.of(i));
+    keys::put_summary(&mut value, min, max, count, included);
+    value
+}
+
+/// The index a search scans and how it checks each chunk's summary.
+struct Plan {
+    prefix: Vec<u8>,
+    /// Hashes every one of which a summary must hold (single-span searches), or any one of
+    /// which (Zipkin searches); empty for no condition.
+    hashes: Vec<u64>,
+    duration: Option<(u64, u64)>,
+    single_span: bool,
+}
+
+impl Plan {
+    fn new(query: &TraceQuery) -> Self {
+        let mut hashes: Vec<u64> = query.tags.iter().map(keys::tag_hash).collect();
+        if let Some(name) = &query.span_name {
+            hashes.push(keys::name_hash(name));
+        }
+        let duration = (query.min_duration_nanos.is_some() || query.max_duration_nanos.is_some())
+            .then(|| {
+                (
+                    query.min_duration_nanos.unwrap_or(0),
+                    query.max_duration_nanos.unwrap_or(u64::MAX),
+                )
+            });
+        Plan {
+            prefix: match &query.service {
+                Some(service) => keys::service_prefix(service),
+                None => vec![keys::ALL],
+            },
+            hashes,
+            duration,
+            single_span: query.single_span,
+        }
+    }
+
+    /// Whether the chunk behind a summary may hold what the query needs of it.
+    fn admits(&self, summary: &Summary<'_>) -> bool {
+        let lasts = |(min, max): (u64, u64)| summary.may_last(min, max);
+        if self.single_span {
+            self.hashes.iter().all(|h| summary.may_contain(*h)) && self.duration.is_none_or(lasts)
+        } else if self.hashes.is_empty() && self.duration.is_none() {
+            true
+        } else {
+            // the trace's other chunks may meet the other conditions: one is enough to look
+            self.hashes.iter().any(|h| summary.may_contain(*h)) || self.duration.is_some_and(lasts)
+        }
+    }
+}
+
+impl Shared {
+    fn bucket_for(&self, received: u64) -> Result<Arc<Bucket>, StoreError> {
+        let width = self.options.bucket_width_nanos();
+        let start = received - received % width;
+        if let Some(bucket) = self
+            .buckets
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&start)
+        {
+            return Ok(bucket.clone());
+        }
+        let mut buckets = self.buckets.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(bucket) = buckets.get(&start) {
+            return Ok(bucket.clone());
+        }
+        let bucket = Arc::new(open_bucket(&self.db, start, width)?);
+        buckets.insert(start, bucket.clone());
+        Ok(bucket)
+    }
+
+    fn buckets(&self) -> Vec<Arc<Bucket>> {
+        self.buckets
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Writes a group of prepared appends as one batch and syncs the journal once for all.
+    fn commit_group(&self, group: &mut [Request]) -> Result<(), StoreError> {
+        // per bucket (a group rarely spans two): spans and last seq after this group
+        let mut checkpoints: Vec<(&Arc<Bucket>, u64, u64)> = Vec::new();
+        let mut added_operations = Vec::new();
+        let mut added_remotes = Vec::new();
+        for request in group.iter_mut() {
+            let Some(mut batch) = request.batch.take() else {
+                continue;
+            };
+            let bucket = &request.bucket;
+            let prepared = &request.prepared;
+            let meta = lock(&bucket.meta);
+            for (service, name, kind) in &prepared.operations {
+                let known = meta.operations.get(service.as_str());
+                if known.is_none() {
+                    batch.insert(&bucket.index, keys::meta_service_key(service), []);
+                }
+                let kinds = known.and_then(|ops| ops.get(name.as_str())).copied();
+                if kinds.unwrap_or(0) & kind_bit(*kind) == 0 {
+                    batch.insert(
+                        &bucket.index,
+                        keys::meta_operation_key(service, name, *kind as u8),
+                        [],
+                    );
+                    added_operations.push((bucket, service, name, *kind));
+                }
+            }
+            for (service, remote) in &prepared.remotes {
+                let known = meta
+                    .remotes
+                    .get(service.as_str())
+                    .is_some_and(|r| r.contains(remote.as_str()));
+                if !known {
+                    batch.insert(&bucket.index, keys::meta_remote_key(service, remote), []);
+                    added_remotes.push((bucket, service, remote));
+                }
+            }
+            match checkpoints
+                .iter_mut()
+                .find(|(b, _, _)| Arc::ptr_eq(b, bucket))
+            {
+                Some((_, spans, last_seq)) => {
+                    *spans += request.spans;
+                    *last_seq = (*last_seq).max(prepared.last_seq);
+                }
+                None => checkpoints.push((
+                    bucket,
+                    meta.spans + request.spans,
+                    meta.last_seq.max(prepared.last_seq),
+                )),
+            }
+            drop(meta);
+            // each append is one atomic write; the sync below covers them all
+            batch
+                .commit()
+                .map_err(|e| failed("cannot write the batch", e))?;
+        }
+        let mut batch = self.db.batch();
+        for (bucket, spans, last_seq) in &checkpoints {
+            let mut checkpoint = Vec::with_capacity(16);
+            checkpoint.extend_from_slice(&spans.to_le_bytes());
+            checkpoint.extend_from_slice(&last_seq.to_le_bytes());
+            batch.insert(&bucket.index, keys::CHECKPOINT, checkpoint);
+        }
+        batch
+            .commit()
+            .map_err(|e| failed("cannot write the batch", e))?;
+        // the caches follow only what was committed
+        for (bucket, spans, last_seq) in checkpoints {
+            let mut meta = lock(&bucket.meta);
+            meta.spans = spans;
+            meta.last_seq = last_seq;
+        }
+        for (bucket, service, name, kind) in added_operations {
+            *lock(&bucket.meta)
+                .operations
+                .entry(service.clone())
+                .or_default()
+                .entry(name.clone())
+                .or_default() |= kind_bit(kind);
+        }
+        for (bucket, service, remote) in added_remotes {
+            lock(&bucket.meta)
+                .remotes
+                .entry(service.clone())
+                .or_default()
+                .insert(remote.clone());
+        }
+        self.db
+            .persist(PersistMode::SyncData)
+            .map_err(|e| failed("cannot sync the journal", e))?;
+        let spans: u64 = group.iter().map(|r| r.spans).sum();
+        self.stored.fetch_add(spans, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn remove_expired(&self, now: u64) -> Result<u64, StoreError> {
+        let retention = duration_nanos(self.options.retention);
+        let expired: Vec<Arc<Bucket>> = {
+            let mut buckets = self.buckets.write().unwrap_or_else(PoisonError::into_inner);
+            let starts: Vec<u64> = buckets
+                .values()
+                .filter(|b| b.start.saturating_add(b.width).saturating_add(retention) <= now)
+                .map(|b| b.start)
+                .collect();
+            starts
+                .into_iter()
+                .filter_map(|start| buckets.remove(&start))
+                .collect()
+        };
+        let mut removed = 0;
+        for bucket in expired {
+            removed += lock(&bucket.meta).spans;
+            self.db
+                .delete_keyspace(bucket.data.clone())
+                .and_then(|()| self.db.delete_keyspace(bucket.index.clone()))
+                .map_err(|e| failed("cannot remove an expired bucket", e))?;
+        }
+        self.evicted.fetch_add(removed, Ordering::Relaxed);
+        Ok(removed)
+    }
+
+    fn trace(&self, trace_id: TraceId) -> Result<Option<Vec<SpanData>>, StoreError> {
+        let prefix = trace_id.0.to_be_bytes();
+        let mut chunks: Vec<(u64, fjall::Slice)> = Vec::new();
+        for bucket in self.buckets() {
+            for entry in bucket.data.prefix(prefix) {
+                let (key, value) = entry
+                    .into_inner()
+                    .map_err(|e| failed("cannot read a trace", e))?;
+                let seq = key
+                    .get(16..24)
+                    .and_then(|b| b.try_into().ok())
+                    .map_or(0, u64::from_be_bytes);
+                chunks.push((seq, value));
+            }
+        }
+        if chunks.is_empty() {
+            return Ok(None);
+        }
+        chunks.sort_by_key(|(seq, _)| *seq);
+        let mut spans = Vec::new();
+        for (_, chunk) in chunks {
+            // a chunk is one batch's spans of one trace: a size past any request body limit is
+            // corruption, not a reason to allocate that much
+            let size = chunk
+                .first_chunk::<4>()
+                .map_or(0, |b| u32::from_le_bytes(*b));
+            if size > MAX_CHUNK_BYTES {
+                return Err(failed(
+                    "cannot read a trace",
+                    "stored chunk is corrupt: too large",
+                ));
+            }
+            let encoded = lz4_flex::block::decompress_size_prepended(&chunk)
+                .map_err(|e| failed("cannot read a trace", e))?;
+            codec::decode_chunk(&encoded, &mut spans)
+                .map_err(|e| failed("cannot read a trace", e))?;
+        }
+        Ok(Some(spans))
+    }
+
+    fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Vec<SpanData>>, StoreError> {
+        let (min, max) = (query.start_min_unix_nano, query.start_max_unix_nano);
+        if query.limit == 0 || min > max {
+            return Ok(Vec::new());
+        }
+        let plan = Plan::new(query);
+        let mut found: Vec<(u64, Vec<SpanData>)> = Vec::new();
+        let mut seen: HashSet<TraceId> = HashSet::new();
+        let upper = max.saturating_add(keys::ENTRY_SPREAD);
+        self.scan_newest_first(&plan.prefix, min, upper, |latest, value| {
+            // a trace starts no later than any of its chunks, and the chunks of this entry
+            // and those after it start at `latest` or before: once `limit` traces are found
+            // that start at `latest` or after, nothing further can displace them
+            if found.len() >= query.limit && found.last().is_some_and(|(last, _)| *last >= latest) {
+                return Ok(false);
+            }
+            for chunk in keys::refs(value) {
+                let chunk = chunk.map_err(|e| failed("cannot read the index", e))?;
+                // a trace is found through its chunks that start within the range
+                if chunk.start < min || chunk.start > max || seen.contains(&chunk.trace_id) {
+                    continue;
+                }
+                if !Summary::parse(chunk.summary).is_some_and(|s| plan.admits(&s)) {
+                    continue;
+                }
+                seen.insert(chunk.trace_id);
+                let Some(spans) = self.trace(chunk.trace_id)? else {
+                    continue;
+                };
+                if trace_matches(&spans, query) {
+                    let start = spans
+                        .iter()
+                        .map(|s| s.start_time_unix_nano)
+                        .min()
+                        .unwrap_or(0);
+                    let at = found.partition_point(|(s, _)| *s >= start);
+                    found.insert(at, (start, spans));
+                    found.truncate(query.limit);
+                }
+            }
+            Ok(true)
+        })?;
+        Ok(found.into_iter().map(|(_, spans)| spans).collect())
+    }
+
+    /// Calls `visit(latest start, value)` for the index entries under `prefix` whose key's
+    /// start is within `[min, max]`, latest first across all buckets, until it returns false.
+    fn scan_newest_first(
+        &self,
+        prefix: &[u8],
+        min: u64,
+        max: u64,
+        mut visit: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut low = prefix.to_vec();
+        low.extend_from_slice(&min.to_be_bytes());
+        let mut high = prefix.to_vec();
+        high.extend_from_slice(&max.to_be_bytes());
+        high.extend_from_slice(&[0xff; keys::TAIL - 8]);
+        let buckets = self.buckets();
+        let mut iterators: Vec<_> = buckets
+            .iter()
+            .map(|b| b.index.range(low.clone()..=high.clone()).rev())
+            .collect();
+        type Entry = (fjall::Slice, fjall::Slice);
+        let read = |guard: Option<fjall::Guard>| -> Result<Option<Entry>, StoreError> {
+            guard
+                .map(|g| {
+                    g.into_inner()
+                        .map_err(|e| failed("cannot read the index", e))
+                })
+                .transpose()
+        };
+        let mut heads = Vec::with_capacity(iterators.len());
+        for iterator in &mut iterators {
+            heads.push(read(iterator.next())?);
+        }
+        loop {
+            // the head with the latest tail (start, seq): all share the prefix
+            let Some(best) = heads
+                .iter()
+                .enumerate()
+                .filter_map(|(i, h)| h.as_ref().map(|(k, _)| (i, k)))
+                .max_by(|a, b| a.1.cmp(b.1))
+                .map(|(i, _)| i)
+            else {
+                return Ok(());
+            };
+            let Some((key, value)) = heads[best].take() else {
+                return Ok(());
+            };
+            heads[best] = read(iterators[best].next())?;
+            let Some(latest) = keys::parse_tail(&key) else {
+                continue;
+            };
+            if !visit(latest, &value)? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn dependencies(&self, start: u64, end: u64) -> Result<Vec<DependencyLink>, StoreError> {
+        let mut traces: Vec<TraceId> = Vec::new();
+        let mut seen = HashSet::new();
+        if start <= end {
+            let upper = end.saturating_add(keys::ENTRY_SPREAD);
+            self.scan_newest_first(&[keys::ALL], start, upper, |_, value| {
+                for chunk in keys::refs(value) {
+                    let chunk = chunk.map_err(|e| failed("cannot read the index", e))?;
+                    if (start..=end).contains(&chunk.start) && seen.insert(chunk.trace_id) {
+                        traces.push(chunk.trace_id);
+                    }
+                }
+                Ok(true)
+            })?;
+        }
+        let mut linker = DependencyLinker::default();
+        for trace_id in traces {
+            let Some(spans) = self.trace(trace_id)? else {
+                continue;
+            };
+            let first = spans.iter().map(|s| s.start_time_unix_nano).min();
+            if first.is_some_and(|first| (start..=end).contains(&first)) {
+                linker.add_trace(&spans);
+            }
+        }
+        Ok(linker.finish())
+    }
+}
+
+impl SpanStore for DiskStore {
+    fn append(&self, spans: Vec<SpanData>) -> Result<(), StoreError> {
+        self.append_received_at(spans, now_unix_nano())
+    }
+
+    fn trace(&self, trace_id: TraceId) -> Result<Option<Vec<SpanData>>, StoreError> {
+        self.shared.trace(trace_id)
+    }
+
+    fn services(&self) -> Result<Vec<String>, StoreError> {
+        let mut services = BTreeSet::new();
+        for bucket in self.shared.buckets() {
+            services.extend(lock(&bucket.meta).operations.keys().cloned());
+        }
+        Ok(services.into_iter().collect())
+    }
+
+    fn operations(&self, service: &str) -> Result<Vec<Operation>, StoreError> {
+        let mut operations: BTreeMap<String, u8> = BTreeMap::new();
+        for bucket in self.shared.buckets() {
+            if let Some(ops) = lock(&bucket.meta).operations.get(service) {
+                for (name, kinds) in ops {
+                    *operations.entry(name.clone()).or_default() |= kinds;
+                }
+            }
+        }
+        Ok(operations
+            .into_iter()
+            .flat_map(|(name, kinds)| {
+                KINDS
+                    .into_iter()
+                    .filter(move |kind| kinds & kind_bit(*kind) != 0)
+                    .map(move |span_kind| Operation {
+                        name: name.clone(),
+                        span_kind,
+                    })
+            })
+            .collect())
+    }
+
+    fn remote_services(&self, service: &str) -> Result<Vec<String>, StoreError> {
+        let mut remotes = BTreeSet::new();
+        for bucket in self.shared.buckets() {
+            if let Some(found) = lock(&bucket.meta).remotes.get(service) {
+                remotes.extend(found.iter().cloned());
+            }
+        }
+        Ok(remotes.into_iter().collect())
+    }
+
+    fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Vec<SpanData>>, StoreError> {
+        self.shared.find_traces(query)
+    }
+
+    fn dependencies(
+        &self,
+        start_unix_nano: u64,
+        end_unix_nano: u64,
+    ) -> Result<Vec<DependencyLink>, StoreError> {
+        self.shared.dependencies(start_unix_nano, end_unix_nano)
+    }
+
+    fn counters(&self) -> StoreCounters {
+        StoreCounters {
+            stored: self.shared.stored.load(Ordering::Relaxed),
+            evicted: self.shared.evicted.load(Ordering::Relaxed),
+            bytes_on_disk: self.shared.db.disk_space().unwrap_or(0),
+        }
+    }
+}
