@@ -38,7 +38,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode};
+use fjall::{
+    CompressionType, Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode,
+};
 use threadline::{SpanData, SpanKind, TraceId};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
@@ -242,10 +244,13 @@ fn parse_bucket_name(name: &str) -> Option<(u64, u64, char)> {
 
 /// Both keyspaces of a bucket hold large values (chunks, and index entries listing a batch's
 /// chunks) under few keys: values go to blob files, written once, so that compactions only
-/// move the keys.
+/// move the keys. The blobs are not compressed again: chunks are LZ4 already, and the bloom
+/// filters of index entries do not compress.
 fn keyspace_options() -> KeyspaceCreateOptions {
     KeyspaceCreateOptions::default().with_kv_separation(Some(
-        KvSeparationOptions::default().separation_threshold(256),
+        KvSeparationOptions::default()
+            .separation_threshold(256)
+            .compression(CompressionType::None),
     ))
 }
 
