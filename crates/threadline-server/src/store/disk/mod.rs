@@ -245,13 +245,16 @@ fn parse_bucket_name(name: &str) -> Option<(u64, u64, char)> {
 /// Both keyspaces of a bucket hold large values (chunks, and index entries listing a batch's
 /// chunks) under few keys: values go to blob files, written once, so that compactions only
 /// move the keys. The blobs are not compressed again: chunks are LZ4 already, and the bloom
-/// filters of index entries do not compress.
+/// filters of index entries do not compress. No key filters either: every read is a range
+/// or prefix scan, which they do not serve.
 fn keyspace_options() -> KeyspaceCreateOptions {
-    KeyspaceCreateOptions::default().with_kv_separation(Some(
-        KvSeparationOptions::default()
-            .separation_threshold(256)
-            .compression(CompressionType::None),
-    ))
+    KeyspaceCreateOptions::default()
+        .filter_policy(fjall::config::FilterPolicy::disabled())
+        .with_kv_separation(Some(
+            KvSeparationOptions::default()
+                .separation_threshold(256)
+                .compression(CompressionType::None),
+        ))
 }
 
 impl DiskStore {
