@@ -4,11 +4,19 @@
 //! # Layout
 //!
 //! An append groups its batch by trace: the spans of one trace from one batch are a *chunk*,
-//! written as one value ([`codec`]), with a few index entries per chunk rather than per span
-//! ([`keys`] describes them): one for the time index, one per service and one per (service,
-//! span name) in the chunk, each holding a small summary (durations and a bloom filter of the
-//! names and tags) that searches check before loading a trace. Services, operations and
-//! remote services are a few keys per bucket, cached in memory.
+//! written as one LZ4-compressed value (format in `disk/codec.rs`) keyed by trace id, so a
+//! trace is one prefix scan per bucket. The index has entries per batch, not per span or
+//! chunk (`disk/keys.rs` describes them): one listing every chunk of the batch (the time
+//! index) and one per service listing the chunks that hold its spans, with a summary per
+//! chunk (span durations, and a bloom filter of span names, tag keys and `key=value` pairs)
+//! that searches check before loading a trace. A batch of 512 spans thus writes about one key
+//! per trace plus one per service. Services, operations and remote services are a few keys
+//! per bucket, cached in memory.
+//!
+//! Span names and tags have no postings of their own, so the index stays the same size
+//! whatever the tags' cardinality (a request id per span costs nothing); the price is that a
+//! search by a rare name or tag checks the summaries of every chunk of the service in the
+//! time range, about 100 ns each.
 //!
 //! Chunks go to the *bucket* of the time they arrive: a pair of keyspaces (data and index)
 //! per bucket width (a day for a retention of two days or more, an hour for two hours or
@@ -20,10 +28,11 @@
 //! [`SpanStore::append`] returns once its batch is in the journal and the journal is synced
 //! to disk (`fdatasync`): an acknowledged batch survives a crash of the process or of the
 //! machine, and is served again once the directory is reopened. Appends are encoded on the
-//! caller's thread, then one writer thread commits every append waiting as one write batch and
-//! syncs once for all of them (group commit): the more appends arrive at once, the fewer syncs
-//! per append. An append that fails (disk full, I/O error) is not acknowledged; the store then
-//! refuses further writes until it is reopened.
+//! caller's thread, then one writer thread commits every append waiting and syncs once for
+//! all of them (group commit): the more appends arrive at once, the fewer syncs per append.
+//! Each append is atomic: after a crash it is there whole or not at all. An append that fails
+//! (disk full, I/O error) is not acknowledged; the store then refuses further writes until it
+//! is reopened.
 
 pub(crate) mod codec;
 pub(crate) mod keys;
