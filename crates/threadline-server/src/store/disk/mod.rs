@@ -556,6 +556,7 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
         HashSet::default();
     let mut text = String::new();
     let mut encoded = Vec::new();
+    let mut table = lz4_flex::block::CompressTable::default();
     // the hashes of the chunk's spans, one after the other; span i's are at offsets i..i+1
     let mut hashes: Vec<u64> = Vec::new();
     let mut offsets: Vec<usize> = Vec::new();
@@ -568,7 +569,7 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
         codec::encode_chunk(trace_id, chunk, &mut encoded);
         prepared.chunks.push((
             keys::data_key(trace_id, seq),
-            lz4_flex::block::compress_prepend_size(&encoded),
+            compress(&encoded, &mut table),
         ));
         let start = chunk
             .iter()
@@ -661,6 +662,22 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
         push_entries(&mut prepared.entries, &keys::service_prefix(service), refs);
     }
     prepared
+}
+
+/// `encoded` in LZ4 with its size first (what `decompress_size_prepended` reads), with a hash
+/// table reused from chunk to chunk.
+fn compress(encoded: &[u8], table: &mut lz4_flex::block::CompressTable) -> Vec<u8> {
+    let max = lz4_flex::block::get_maximum_output_size(encoded.len());
+    let mut value = vec![0; 4 + max];
+    value[..4].copy_from_slice(&(encoded.len() as u32).to_le_bytes());
+    match lz4_flex::block::compress_into_with_table(encoded, &mut value[4..], table) {
+        Ok(len) => {
+            value.truncate(4 + len);
+            value
+        }
+        // the output has the maximum size: this does not happen
+        Err(_) => lz4_flex::block::compress_prepend_size(encoded),
+    }
 }
 
 /// Appends the index entries listing `refs` under `prefix`: one, or more when their starts
