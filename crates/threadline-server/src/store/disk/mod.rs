@@ -4,11 +4,19 @@
 //! # Layout
 //!
 //! An append groups its batch by trace: the spans of one trace from one batch are a *chunk*,
-//! written as one value ([`codec`]), with a few index entries per chunk rather than per span
-//! ([`keys`] describes them): one for the time index, one per service and one per (service,
-//! span name) in the chunk, each holding a small summary (durations and a bloom filter of the
-//! names and tags) that searches check before loading a trace. Services, operations and
-//! remote services are a few keys per bucket, cached in memory.
+//! written as one LZ4-compressed value (format in `disk/codec.rs`) keyed by trace id, so a
+//! trace is one prefix scan per bucket. The index has entries per batch, not per span or
+//! chunk (`disk/keys.rs` describes them): one listing every chunk of the batch (the time
+//! index) and one per service listing the chunks that hold its spans, with a summary per
+//! chunk (span durations, and a bloom filter of span names, tag keys and `key=value` pairs)
+//! that searches check before loading a trace. A batch of 512 spans thus writes about one key
+//! per trace plus one per service. Services, operations and remote services are a few keys
+//! per bucket, cached in memory.
+//!
+//! Span names and tags have no postings of their own, so the index stays the same size
+//! whatever the tags' cardinality (a request id per span costs nothing); the price is that a
+//! search by a rare name or tag checks the summaries of every chunk of the service in the
+//! time range, about 100 ns each.
 //!
 //! Chunks go to the *bucket* of the time they arrive: a pair of keyspaces (data and index)
 //! per bucket width (a day for a retention of two days or more, an hour for two hours or
@@ -20,10 +28,11 @@
 //! [`SpanStore::append`] returns once its batch is in the journal and the journal is synced
 //! to disk (`fdatasync`): an acknowledged batch survives a crash of the process or of the
 //! machine, and is served again once the directory is reopened. Appends are encoded on the
-//! caller's thread, then one writer thread commits every append waiting as one write batch and
-//! syncs once for all of them (group commit): the more appends arrive at once, the fewer syncs
-//! per append. An append that fails (disk full, I/O error) is not acknowledged; the store then
-//! refuses further writes until it is reopened.
+//! caller's thread, then one writer thread commits every append waiting and syncs once for
+//! all of them (group commit): the more appends arrive at once, the fewer syncs per append.
+//! Each append is atomic: after a crash it is there whole or not at all. An append that fails
+//! (disk full, I/O error) is not acknowledged; the store then refuses further writes until it
+//! is reopened.
 
 pub(crate) mod codec;
 pub(crate) mod keys;
@@ -38,7 +47,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode};
+use fjall::{
+    CompressionType, Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode,
+};
 use threadline::{SpanData, SpanKind, TraceId};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
@@ -242,11 +253,17 @@ fn parse_bucket_name(name: &str) -> Option<(u64, u64, char)> {
 
 /// Both keyspaces of a bucket hold large values (chunks, and index entries listing a batch's
 /// chunks) under few keys: values go to blob files, written once, so that compactions only
-/// move the keys.
+/// move the keys. The blobs are not compressed again: chunks are LZ4 already, and the bloom
+/// filters of index entries do not compress. No key filters either: every read is a range
+/// or prefix scan, which they do not serve.
 fn keyspace_options() -> KeyspaceCreateOptions {
-    KeyspaceCreateOptions::default().with_kv_separation(Some(
-        KvSeparationOptions::default().separation_threshold(256),
-    ))
+    KeyspaceCreateOptions::default()
+        .filter_policy(fjall::config::FilterPolicy::disabled())
+        .with_kv_separation(Some(
+            KvSeparationOptions::default()
+                .separation_threshold(256)
+                .compression(CompressionType::None),
+        ))
 }
 
 impl DiskStore {
@@ -539,6 +556,7 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
         HashSet::default();
     let mut text = String::new();
     let mut encoded = Vec::new();
+    let mut table = lz4_flex::block::CompressTable::default();
     // the hashes of the chunk's spans, one after the other; span i's are at offsets i..i+1
     let mut hashes: Vec<u64> = Vec::new();
     let mut offsets: Vec<usize> = Vec::new();
@@ -551,7 +569,7 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
         codec::encode_chunk(trace_id, chunk, &mut encoded);
         prepared.chunks.push((
             keys::data_key(trace_id, seq),
-            lz4_flex::block::compress_prepend_size(&encoded),
+            compress(&encoded, &mut table),
         ));
         let start = chunk
             .iter()
@@ -644,6 +662,22 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
         push_entries(&mut prepared.entries, &keys::service_prefix(service), refs);
     }
     prepared
+}
+
+/// `encoded` in LZ4 with its size first (what `decompress_size_prepended` reads), with a hash
+/// table reused from chunk to chunk.
+fn compress(encoded: &[u8], table: &mut lz4_flex::block::CompressTable) -> Vec<u8> {
+    let max = lz4_flex::block::get_maximum_output_size(encoded.len());
+    let mut value = vec![0; 4 + max];
+    value[..4].copy_from_slice(&(encoded.len() as u32).to_le_bytes());
+    match lz4_flex::block::compress_into_with_table(encoded, &mut value[4..], table) {
+        Ok(len) => {
+            value.truncate(4 + len);
+            value
+        }
+        // the output has the maximum size: this does not happen
+        Err(_) => lz4_flex::block::compress_prepend_size(encoded),
+    }
 }
 
 /// Appends the index entries listing `refs` under `prefix`: one, or more when their starts
