@@ -429,9 +429,31 @@ fn duration_within(span: &SpanData, query: &TraceQuery) -> bool {
 }
 
 fn span_has_tag(span: &SpanData, tag: &TagFilter) -> bool {
+    let derived = derived_tags(span)
+        .into_iter()
+        .flatten()
+        .find(|(key, _)| *key == tag.key);
+    if let Some((_, derived)) = derived {
+        if tag.value.as_deref().is_none_or(|value| value == derived) {
+            return true;
+        }
+    }
     let attribute = span.attributes.iter().find(|kv| *kv.key == *tag.key);
     match &tag.value {
         Some(value) => attribute.is_some_and(|kv| kv.value.to_string() == *value),
         None => attribute.is_some() || span.annotations.iter().any(|a| *a.description == *tag.key),
     }
+}
+
+/// The tags a span has without carrying them as attributes, as Jaeger shows them and its UI
+/// searches them: `error=true` for an error status, `otel.status_code` (`OK` or `ERROR`) when
+/// a status is set, and `span.kind` (`server`, `client`, ...) when the kind is.
+pub(crate) fn derived_tags(span: &SpanData) -> [Option<(&'static str, &'static str)>; 3] {
+    let status = span.status.as_ref();
+    let error = status.is_some_and(|status| !status.is_ok());
+    [
+        error.then_some(("error", "true")),
+        status.map(|_| ("otel.status_code", if error { "ERROR" } else { "OK" })),
+        (span.kind != SpanKind::Unspecified).then(|| ("span.kind", span.kind.as_str())),
+    ]
 }

@@ -39,6 +39,7 @@ macro_rules! span_store_suite {
             find_traces_newest_first_with_limit,
             find_traces_by_service_and_span_name,
             find_traces_by_tags_and_annotations,
+            find_traces_by_status_and_kind_as_jaeger_tags,
             find_traces_by_duration_and_time_range,
             remote_services_follow_peer_service,
             single_span_search_needs_one_span_to_meet_every_condition,
@@ -350,4 +351,40 @@ pub(crate) fn dependencies_link_services_and_uninstrumented_peers(store: &dyn Sp
         ]
     );
     assert_eq!(store.dependencies(0, u64::MAX).unwrap().len(), 3);
+}
+
+/// Jaeger's UI searches `error=true`, `span.kind=server` and `otel.status_code=ERROR`: tags it
+/// shows for a span's status and kind, which are not attributes.
+pub(crate) fn find_traces_by_status_and_kind_as_jaeger_tags(store: &dyn SpanStore) {
+    let mut failed = span(1, 1, "web", "get", 100, 5);
+    failed.kind = SpanKind::Server;
+    failed.status = Some(threadline::Status::new(
+        threadline::StatusCode::Internal,
+        "boom",
+    ));
+    let mut fine = span(2, 2, "web", "get", 200, 5);
+    fine.kind = SpanKind::Client;
+    fine.status = Some(threadline::Status::ok());
+    let plain = span(3, 3, "web", "get", 300, 5);
+    store.append(vec![failed, fine, plain]).unwrap();
+    let find = |q: &str| {
+        let query = TraceQuery {
+            service: Some("web".into()),
+            tags: TagFilter::parse_zipkin(q),
+            single_span: true,
+            ..TraceQuery::default()
+        };
+        ids(&store.find_traces(&query).unwrap())
+    };
+    assert_eq!(find("error=true"), [1]);
+    assert_eq!(find("error"), [1]);
+    assert_eq!(find("otel.status_code=ERROR"), [1]);
+    assert_eq!(find("otel.status_code=OK"), [2]);
+    assert_eq!(find("span.kind=server"), [1]);
+    assert_eq!(find("span.kind=client and otel.status_code=OK"), [2]);
+    assert_eq!(
+        find("span.kind=server and otel.status_code=OK"),
+        Vec::<u128>::new()
+    );
+    assert_eq!(find("otel.status_code"), [2, 1]);
 }

@@ -20,9 +20,9 @@
 //!   (microseconds since the epoch; defaults: two days before `end`, and now),
 //!   `minDuration` and `maxDuration` (Go durations such as `100ms`, `1.5s`, `2m`) and `limit`
 //!   (default 100). As in Jaeger, one span must meet the operation, every tag and the
-//!   duration bounds together. Tags are matched against span attributes only: not yet against
-//!   process tags, log fields, or the tags the Jaeger mapping derives from a span's kind and
-//!   status (`span.kind`, `error`, `otel.status_code`), which the store does not index.
+//!   duration bounds together. Tags are matched against span attributes and the tags the
+//!   Jaeger mapping derives from a span's kind and status (`span.kind`, `error=true`,
+//!   `otel.status_code`); not yet against process tags or log fields.
 //! - `GET /api/traces/{traceID}`: `data` is an array of that one trace; 404 when the store
 //!   has none.
 //! - `GET /api/dependencies?endTs=&lookback=`: `[{"parent", "child", "callCount"}]` of the

@@ -204,6 +204,11 @@ pub(crate) fn span_hashes(span: &SpanData, text: &mut String, out: &mut Vec<u64>
             SEED_KEY,
         ));
     }
+    for (key, value) in crate::store::derived_tags(span).into_iter().flatten() {
+        let key = xxh3_64_with_seed(key.as_bytes(), SEED_KEY);
+        out.push(key);
+        out.push(xxh3_64_with_seed(value.as_bytes(), key));
+    }
 }
 
 /// The hash a query condition looks for in a summary.
