@@ -36,6 +36,13 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct ServeArgs {
+    /// How the logs on standard error are written: `text` (one line per event, fields as
+    /// key=value) or `json` (one JSON object per line).
+    #[arg(long, env = "THREADLINE_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+    /// The least level logged: `off`, `error`, `warn`, `info` or `debug`.
+    #[arg(long, env = "THREADLINE_LOG", default_value = "info")]
+    log_level: tracing_subscriber::filter::LevelFilter,
     /// The address every listener binds.
     #[arg(long, env = "THREADLINE_BIND", default_value = "127.0.0.1")]
     bind: IpAddr,
@@ -96,7 +103,30 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(serve(args))
 }
 
+/// The formats of the server's logs.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// `2026-11-21T14:00:00.000000Z  INFO threadline: message key=value`
+    Text,
+    /// `{"timestamp":…,"level":"INFO","fields":{"message":…,"key":…},"target":…}`
+    Json,
+}
+
+/// Structured logs on standard error, for the server and its libraries (`tracing` events).
+fn init_logs(format: LogFormat, level: tracing_subscriber::filter::LevelFilter) {
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_ansi(false);
+    // a second subscriber (never, in this binary) would be a programming error worth no panic
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logs(args.log_format, args.log_level);
     let config = ServerConfig {
         bind: args.bind,
         zipkin_port: args.zipkin_port,
@@ -110,7 +140,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..ServerConfig::default()
     };
     let store: Arc<dyn SpanStore> = if args.memory {
-        eprintln!("store: memory, at most {} spans", args.max_spans);
+        tracing::info!(max_spans = args.max_spans, "store: memory");
         Arc::new(MemoryStore::new(args.max_spans))
     } else {
         let options = DiskOptions {
@@ -120,32 +150,36 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let store = DiskStore::open(&args.data_dir, options).with_context(|| {
             format!("cannot open the data directory {}", args.data_dir.display())
         })?;
-        eprintln!(
-            "store: disk at {}, retention {}",
-            args.data_dir.display(),
-            format_retention(args.retention)
+        tracing::info!(
+            data_dir = %args.data_dir.display(),
+            retention = %format_retention(args.retention),
+            "store: disk"
         );
         Arc::new(store)
     };
     let server = BoundServer::bind(&config, store.clone()).await?;
     for (name, address) in server.addresses() {
+        // stdout carries exactly these lines, for scripts that start the server on port 0
         println!("{name} listening on {address}");
+        tracing::info!(listener = name, %address, "listening");
     }
     let receivers = server.receiver_stats();
     server.run(shutdown_signal()).await?;
     let counters = store.counters();
-    eprintln!(
-        "stopped: {} spans stored, {} evicted",
-        counters.stored, counters.evicted
+    tracing::info!(
+        spans_stored = counters.stored,
+        spans_evicted = counters.evicted,
+        "stopped"
     );
     for (name, stats) in receivers {
         let counters = stats.snapshot();
-        eprintln!(
-            "{name}: {} spans accepted, {} rejected, {} requests refused, {} throttled",
-            counters.spans_accepted,
-            counters.spans_rejected,
-            counters.requests_refused,
-            counters.requests_throttled
+        tracing::info!(
+            receiver = name,
+            spans_accepted = counters.spans_accepted,
+            spans_rejected = counters.spans_rejected,
+            requests_refused = counters.requests_refused,
+            requests_throttled = counters.requests_throttled,
+            "receiver totals"
         );
     }
     // the last reference: a disk store finishes its writes and closes its files here
@@ -204,7 +238,7 @@ async fn shutdown_signal() {
                 }
             }
             Err(error) => {
-                eprintln!("cannot listen for sigterm: {error}");
+                tracing::warn!(error = %error, "cannot listen for sigterm");
                 let _ = tokio::signal::ctrl_c().await;
             }
         }

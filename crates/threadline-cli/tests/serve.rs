@@ -210,6 +210,8 @@ fn serve_with_flags_stops_cleanly_on_sigterm() {
             "--memory",
             "--max-spans",
             "100",
+            "--log-format",
+            "json",
         ])
         .stderr(Stdio::piped())
         .spawn()
@@ -222,16 +224,51 @@ fn serve_with_flags_stops_cleanly_on_sigterm() {
     // the process has exited, so its stderr is complete
     let mut text = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut text).expect("stderr");
-    assert_eq!(
-        text,
-        "store: memory, at most 100 spans\n\
-         stopped: 2 spans stored, 0 evicted\n\
-         zipkin http: 1 spans accepted, 0 rejected, 0 requests refused, 0 throttled\n\
-         otlp http: 0 spans accepted, 0 rejected, 0 requests refused, 0 throttled\n\
-         otlp grpc: 0 spans accepted, 0 rejected, 0 requests refused, 0 throttled\n\
-         jaeger compact udp: 1 spans accepted, 0 rejected, 0 requests refused, 0 throttled\n\
-         jaeger binary udp: 0 spans accepted, 0 rejected, 0 requests refused, 0 throttled\n\
-         jaeger http: 0 spans accepted, 0 rejected, 1 requests refused, 0 throttled\n"
+    // one JSON object per line: the store, each listener, the totals
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let fields = |message: &str| -> Vec<&serde_json::Value> {
+        events
+            .iter()
+            .filter(|e| e["fields"]["message"] == message)
+            .map(|e| &e["fields"])
+            .collect()
+    };
+    assert_eq!(fields("store: memory")[0]["max_spans"], 100, "{text}");
+    assert_eq!(fields("listening").len(), 7, "{text}");
+    let stopped = fields("stopped");
+    assert_eq!(stopped[0]["spans_stored"], 2, "{text}");
+    assert_eq!(stopped[0]["spans_evicted"], 0, "{text}");
+    let totals: Vec<(String, u64, u64, u64, u64)> = fields("receiver totals")
+        .iter()
+        .map(|f| {
+            let n = |key: &str| f[key].as_u64().unwrap_or_else(|| panic!("{key} in {f}"));
+            (
+                f["receiver"].as_str().expect("receiver").to_string(),
+                n("spans_accepted"),
+                n("spans_rejected"),
+                n("requests_refused"),
+                n("requests_throttled"),
+            )
+        })
+        .collect();
+    let expected = [
+        ("zipkin http", 1, 0, 0, 0),
+        ("otlp http", 0, 0, 0, 0),
+        ("otlp grpc", 0, 0, 0, 0),
+        ("jaeger compact udp", 1, 0, 0, 0),
+        ("jaeger binary udp", 0, 0, 0, 0),
+        ("jaeger http", 0, 0, 1, 0),
+    ]
+    .map(|(name, a, b, c, d)| (name.to_string(), a, b, c, d));
+    assert_eq!(totals, expected, "{text}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["level"] == "INFO" && e["timestamp"].is_string()),
+        "{text}"
     );
 }
 

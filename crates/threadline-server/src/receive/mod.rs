@@ -214,7 +214,10 @@ impl Intake {
     ) -> Result<(), ApiError> {
         let accepted = spans.len();
         if accepted > 0 {
-            run_blocking(&self.store, move |store| store.append(spans)).await?;
+            if let Err(error) = run_blocking(&self.store, move |store| store.append(spans)).await {
+                tracing::error!(error = %error, spans = accepted, "spans not stored");
+                return Err(error.into());
+            }
         }
         self.stats.count_spans(accepted, rejected);
         Ok(())
