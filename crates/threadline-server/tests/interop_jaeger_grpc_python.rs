@@ -2,7 +2,8 @@
 //! jaeger-client (Python) reporting to the agent's compact UDP port, opencensus-python's
 //! Jaeger exporter posting to the collector's HTTP port (a Thrift `submitBatches` call, whose
 //! reply it reads) and emitting to the agent's UDP port, and the OpenTelemetry Python SDK's
-//! OTLP/gRPC exporter with gzip. Each trace is read back through the Zipkin query API.
+//! OTLP/gRPC exporter with gzip. Each trace is read back through the Zipkin query API and
+//! Jaeger's.
 //!
 //! `scripts/ci` installs the peers into a virtual environment under `target/` and passes its
 //! Python in `THREADLINE_PEERS_PYTHON`; a plain `cargo test` lists these tests as ignored.
@@ -11,7 +12,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{wait_for_trace, TestServer};
+use common::{get_json, wait_for_trace, TestServer};
 
 fn run_python(program: &str, args: &[&str]) -> String {
     let python = std::env::var("THREADLINE_PEERS_PYTHON")
@@ -41,8 +42,45 @@ fn ids(out: &str) -> (String, String, Vec<String>) {
     (trace_id, root_id, lines.collect())
 }
 
-/// Checks the `checkout` / `charge` trace every peer program below sends.
-fn check_checkout(trace: &serde_json::Value, service: &str, root_id: &str) {
+/// Checks the `checkout` / `charge` trace every peer program below sends, as the Zipkin API
+/// answered it, then as Jaeger's API answers it.
+fn check_checkout(server: &TestServer, trace: &serde_json::Value, service: &str, root_id: &str) {
+    check_checkout_zipkin(trace, service, root_id);
+    let trace_id = trace[0]["traceId"].as_str().expect("trace id");
+    let answer = get_json(server.query, &format!("/api/traces/{trace_id}"));
+    let jaeger = &answer["data"][0];
+    let spans = jaeger["spans"].as_array().expect("jaeger spans");
+    assert_eq!(spans.len(), 2, "{answer}");
+    let by_name = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s["operationName"] == name)
+            .unwrap_or_else(|| panic!("no span {name} in {answer}"))
+    };
+    let tag = |span: &serde_json::Value, key: &str| {
+        span["tags"]
+            .as_array()
+            .and_then(|tags| tags.iter().find(|t| t["key"] == key))
+            .map(|t| t["value"].clone())
+    };
+    let (root, charge) = (by_name("checkout"), by_name("charge"));
+    assert_eq!(root["spanID"], root_id);
+    assert_eq!(charge["references"][0]["refType"], "CHILD_OF", "{charge}");
+    assert_eq!(charge["references"][0]["spanID"], root_id, "{charge}");
+    for span in [root, charge] {
+        let process = span["processID"].as_str().expect("process id");
+        assert_eq!(jaeger["processes"][process]["serviceName"], service);
+    }
+    assert_eq!(tag(root, "http.method"), Some("GET".into()));
+    assert_eq!(tag(charge, "payment.provider"), Some("acme".into()));
+    let logged = charge["logs"][0]["fields"].to_string();
+    assert!(
+        logged.contains("charged") && logged.contains("amount"),
+        "{charge}"
+    );
+}
+
+fn check_checkout_zipkin(trace: &serde_json::Value, service: &str, root_id: &str) {
     let spans = trace.as_array().expect("spans");
     assert_eq!(spans.len(), 2, "{trace}");
     let by_name = |name: &str| {
@@ -113,7 +151,7 @@ fn jaeger_client_reports_to_the_compact_udp_port() {
     let (trace_id, root_id, _) = ids(&out);
     // the flush is done once the datagrams are sent, not once the server has read them
     let trace = wait_for_trace(&server, &trace_id, 2);
-    check_checkout(&trace, "jaeger-client-py", &root_id);
+    check_checkout(&server, &trace, "jaeger-client-py", &root_id);
     let spans = trace.as_array().expect("spans");
     let root = spans
         .iter()
@@ -176,13 +214,13 @@ fn opencensus_posts_to_the_collector_and_emits_to_the_agent() {
 
     // the collector stores before it answers
     let trace = wait_for_trace(&collector, &trace_id, 2);
-    check_checkout(&trace, "opencensus-py", &root_id);
+    check_checkout(&collector, &trace, "opencensus-py", &root_id);
     let counters = collector.receiver("jaeger http");
     assert_eq!(counters.spans_accepted, 2, "{counters:?}");
     assert_eq!(counters.requests_refused, 0, "{counters:?}");
 
     let trace = wait_for_trace(&agent, &trace_id, 2);
-    check_checkout(&trace, "opencensus-py", &root_id);
+    check_checkout(&agent, &trace, "opencensus-py", &root_id);
     assert_eq!(agent.receiver("jaeger compact udp").spans_accepted, 2);
 }
 
@@ -233,7 +271,7 @@ fn the_opentelemetry_python_otlp_grpc_exporter_is_received() {
     // SimpleSpanProcessor exports each span on its own
     assert_eq!(rest, ["SUCCESS SUCCESS"], "{out}");
     let trace = wait_for_trace(&server, &trace_id, 2);
-    check_checkout(&trace, "otel-grpc-py", &root_id);
+    check_checkout(&server, &trace, "otel-grpc-py", &root_id);
     let spans = trace.as_array().expect("spans");
     let kind = |name: &str| {
         spans
