@@ -1,16 +1,16 @@
 //! The `threadline` binary: listeners on free ports, spans in and out, a clean stop on SIGTERM.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use support::{sigterm_and_wait, DEADLINE};
 
 use threadline::{Exporter, Resource, SpanData, SpanId, TraceId};
 use threadline_export::{JaegerConfig, JaegerExporter, ZipkinConfig, ZipkinExporter};
-
-const DEADLINE: Duration = Duration::from_secs(30);
 
 struct Listeners {
     zipkin: SocketAddr,
@@ -24,28 +24,7 @@ struct Listeners {
 
 /// Reads the seven `<name> listening on <address>` lines.
 fn read_listeners(child: &mut Child) -> Listeners {
-    let stdout = child.stdout.take().expect("stdout");
-    let (lines_tx, lines_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut found = std::collections::HashMap::new();
-    while found.len() < 7 {
-        let line = lines_rx
-            .recv_timeout(DEADLINE)
-            .expect("a listener line before the deadline");
-        let (name, address) = line
-            .split_once(" listening on ")
-            .unwrap_or_else(|| panic!("unexpected line {line:?}"));
-        let address: SocketAddr = address.parse().expect("an address");
-        assert_ne!(address.port(), 0);
-        found.insert(name.to_string(), address);
-    }
+    let found = support::read_listeners(child);
     Listeners {
         zipkin: found["zipkin http"],
         otlp_http: found["otlp http"],
@@ -55,23 +34,6 @@ fn read_listeners(child: &mut Child) -> Listeners {
         jaeger_http: found["jaeger http"],
         query: found["query http"],
     }
-}
-
-fn sigterm_and_wait(mut child: Child) -> ExitStatus {
-    let pid = child.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let (status_tx, status_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = status_tx.send(child.wait());
-    });
-    status_rx
-        .recv_timeout(DEADLINE)
-        .expect("exit before the deadline")
-        .expect("wait")
 }
 
 fn send_and_read_back(listeners: &Listeners, trace_id: u128) {

@@ -69,27 +69,7 @@ impl ServerProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("the threadline binary starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (lines_tx, lines_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if lines_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut listeners = HashMap::new();
-        while !LISTENERS.iter().all(|name| listeners.contains_key(*name)) {
-            let line = lines_rx
-                .recv_timeout(DEADLINE)
-                .unwrap_or_else(|_| panic!("listeners {LISTENERS:?} before the deadline"));
-            if let Some((name, address)) = line.split_once(" listening on ") {
-                let address: SocketAddr = address.parse().expect("an address");
-                assert_ne!(address.port(), 0, "{line}");
-                listeners.insert(name.to_string(), address);
-            }
-        }
+        let listeners = read_listeners(&mut child);
         ServerProcess {
             child: Some(child),
             listeners,
@@ -123,14 +103,7 @@ impl ServerProcess {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn stop(mut self) -> ExitStatus {
-        let child = self.child.take().expect("running");
-        let pid = child.id().to_string();
-        let killed = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(killed.success());
-        wait(child)
+        sigterm_and_wait(self.child.take().expect("running"))
     }
 
     /// Sends SIGKILL (no chance to flush anything) and waits for the exit status.
@@ -139,6 +112,45 @@ impl ServerProcess {
         child.kill().expect("kill -9");
         wait(child)
     }
+}
+
+/// Reads a starting server's `<name> listening on <address>` lines from its piped stdout until
+/// every one of [`LISTENERS`] has printed its address (not port 0).
+pub fn read_listeners(child: &mut Child) -> HashMap<String, SocketAddr> {
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines_tx, lines_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut listeners = HashMap::new();
+    while !LISTENERS.iter().all(|name| listeners.contains_key(*name)) {
+        let line = lines_rx
+            .recv_timeout(DEADLINE)
+            .unwrap_or_else(|_| panic!("listeners {LISTENERS:?} before the deadline"));
+        let (name, address) = line
+            .split_once(" listening on ")
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+        let address: SocketAddr = address.parse().expect("an address");
+        assert_ne!(address.port(), 0, "{line}");
+        listeners.insert(name.to_string(), address);
+    }
+    listeners
+}
+
+/// Sends SIGTERM to `child` and waits for its exit status, at most [`DEADLINE`].
+pub fn sigterm_and_wait(child: Child) -> ExitStatus {
+    let pid = child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    wait(child)
 }
 
 /// Waits for `child` to exit, at most [`DEADLINE`].
