@@ -97,6 +97,11 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A request without the query parameter `name` it needs.
+    pub(crate) fn missing(name: &str) -> ApiError {
+        ApiError::BadRequest(format!("{name} is missing"))
+    }
+
     /// The HTTP status this error is answered with.
     ///
     /// # Examples

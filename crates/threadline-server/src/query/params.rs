@@ -21,6 +21,14 @@ pub(crate) fn last<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a
         .map(|(_, value)| value.as_str())
 }
 
+/// The last non-empty value of `name`, which the request must have.
+pub(crate) fn required<'a>(
+    params: &'a [(String, String)],
+    name: &str,
+) -> Result<&'a str, ApiError> {
+    last(params, name).ok_or_else(|| ApiError::missing(name))
+}
+
 /// Every non-empty value of `name`, in order.
 pub(crate) fn all<'a>(
     params: &'a [(String, String)],

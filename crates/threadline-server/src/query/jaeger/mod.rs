@@ -203,9 +203,7 @@ async fn operations(
     RawQuery(query): RawQuery,
 ) -> Result<Response, Failure> {
     let params = params::pairs(query);
-    let service = last(&params, "service")
-        .ok_or_else(|| ApiError::BadRequest("service is missing".into()))?
-        .to_string();
+    let service = params::required(&params, "service")?.to_string();
     let kind = parse_kind("spanKind", last(&params, "spanKind"))?;
     let operations = run_blocking(&store, move |store| store.operations(&service)).await?;
     let data: Vec<serde_json::Value> = operations

@@ -106,9 +106,7 @@ async fn operations(
     RawQuery(query): RawQuery,
 ) -> Result<Response, Failure> {
     let params = params::pairs(query);
-    let service = last(&params, "service")
-        .ok_or_else(|| ApiError::BadRequest("service is missing".into()))?
-        .to_string();
+    let service = params::required(&params, "service")?.to_string();
     let kind = parse_kind("span_kind", last(&params, "span_kind"))?;
     let operations = run_blocking(&store, move |store| store.operations(&service)).await?;
     let operations: Vec<serde_json::Value> = operations

@@ -30,6 +30,7 @@ use threadline::{SpanData, TraceId};
 use threadline_wire::zipkin;
 
 use crate::error::ApiError;
+use crate::query::params::{last as param, number, pairs as params, required};
 use crate::store::{run_blocking, SpanStore, TagFilter, TraceQuery};
 
 const DEFAULT_LOOKBACK_MS: u64 = 86_400_000;
@@ -64,32 +65,6 @@ fn json(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, zipkin::json::CONTENT_TYPE)], body).into_response()
 }
 
-fn params(query: Option<String>) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect()
-}
-
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .rev()
-        .find(|(key, value)| key == name && !value.is_empty())
-        .map(|(_, value)| value.as_str())
-}
-
-fn number(params: &[(String, String)], name: &str) -> Result<Option<u64>, ApiError> {
-    param(params, name)
-        .map(|text| {
-            text.parse::<u64>().map_err(|_| {
-                ApiError::BadRequest(format!(
-                    "{name} {text:?} is not a non-negative whole number"
-                ))
-            })
-        })
-        .transpose()
-}
-
 async fn services(State(store): State<Arc<dyn SpanStore>>) -> Result<Response, ApiError> {
     let names = run_blocking(&store, |store| store.services()).await?;
     Ok(json(serde_json::to_vec(&names).unwrap_or_default()))
@@ -100,8 +75,7 @@ async fn span_names(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = params(query);
-    let service = param(&params, "serviceName")
-        .ok_or_else(|| ApiError::BadRequest("serviceName is missing".into()))?;
+    let service = required(&params, "serviceName")?;
     let service = service.to_string();
     let mut names: Vec<String> = run_blocking(&store, move |store| store.operations(&service))
         .await?
@@ -195,8 +169,7 @@ async fn trace_many(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = params(query);
-    let ids = param(&params, "traceIds")
-        .ok_or_else(|| ApiError::BadRequest("traceIds is missing".into()))?;
+    let ids = required(&params, "traceIds")?;
     let ids = ids
         .split(',')
         .map(|id| parse_trace_id(id.trim()))
@@ -223,8 +196,7 @@ async fn remote_services(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = params(query);
-    let service = param(&params, "serviceName")
-        .ok_or_else(|| ApiError::BadRequest("serviceName is missing".into()))?;
+    let service = required(&params, "serviceName")?;
     let service = service.to_string();
     let names = run_blocking(&store, move |store| store.remote_services(&service)).await?;
     Ok(json(serde_json::to_vec(&names).unwrap_or_default()))
@@ -235,8 +207,7 @@ async fn dependencies(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = params(query);
-    let end_ms =
-        number(&params, "endTs")?.ok_or_else(|| ApiError::BadRequest("endTs is missing".into()))?;
+    let end_ms = number(&params, "endTs")?.ok_or_else(|| ApiError::missing("endTs"))?;
     let lookback_ms = number(&params, "lookback")?.unwrap_or(end_ms);
     let start = end_ms.saturating_sub(lookback_ms).saturating_mul(1_000_000);
     let end = end_ms.saturating_mul(1_000_000).saturating_add(999_999);
