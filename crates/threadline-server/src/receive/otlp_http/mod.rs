@@ -55,13 +55,13 @@ struct Outcome {
     message: String,
 }
 
-fn from_proto(decoded: threadline_wire::Decoded<otlp::proto::DecodeError>) -> Outcome {
-    use otlp::proto::DecodeError;
-    let rejected = decoded
-        .errors
-        .iter()
-        .filter(|e| matches!(e, DecodeError::Span(_) | DecodeError::Envelope(_)))
-        .count();
+/// The outcome of a lenient decode; `is_rejection` tells a span, resource or scope rejection
+/// from a fault in the body itself.
+fn outcome<E: std::fmt::Display>(
+    decoded: threadline_wire::Decoded<E>,
+    is_rejection: impl Fn(&E) -> bool,
+) -> Outcome {
+    let rejected = decoded.errors.iter().filter(|e| is_rejection(e)).count();
     Outcome {
         body_error: rejected < decoded.errors.len(),
         rejected: rejected as i64,
@@ -70,19 +70,18 @@ fn from_proto(decoded: threadline_wire::Decoded<otlp::proto::DecodeError>) -> Ou
     }
 }
 
+fn from_proto(decoded: threadline_wire::Decoded<otlp::proto::DecodeError>) -> Outcome {
+    use otlp::proto::DecodeError;
+    outcome(decoded, |e| {
+        matches!(e, DecodeError::Span(_) | DecodeError::Envelope(_))
+    })
+}
+
 fn from_json(decoded: threadline_wire::Decoded<otlp::json::DecodeError>) -> Outcome {
     use otlp::json::DecodeError;
-    let rejected = decoded
-        .errors
-        .iter()
-        .filter(|e| matches!(e, DecodeError::Span(_) | DecodeError::Envelope(_)))
-        .count();
-    Outcome {
-        body_error: rejected < decoded.errors.len(),
-        rejected: rejected as i64,
-        message: summarize(&decoded.errors),
-        spans: decoded.spans,
-    }
+    outcome(decoded, |e| {
+        matches!(e, DecodeError::Span(_) | DecodeError::Envelope(_))
+    })
 }
 
 async fn receive(
