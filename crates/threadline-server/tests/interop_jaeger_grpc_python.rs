@@ -10,27 +10,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
-use common::{get_json, wait_for_trace, TestServer};
-
-fn run_python(program: &str, args: &[&str]) -> String {
-    let python = std::env::var("THREADLINE_PEERS_PYTHON")
-        .expect("THREADLINE_PEERS_PYTHON names the peers' python (scripts/ci sets it)");
-    let out = Command::new(python)
-        .arg("-c")
-        .arg(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the peers' python starts");
-    assert!(
-        out.status.success(),
-        "the peer failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
+use common::{get_json, run_python, wait_for_trace, TestServer};
 
 /// The trace id and root span id a peer printed, then anything else it printed.
 fn ids(out: &str) -> (String, String, Vec<String>) {

@@ -11,28 +11,8 @@ mod common;
 #[path = "common/jaeger_query.rs"]
 mod jaeger_query;
 
-use std::process::{Command, Stdio};
-
-use common::{get_json, TestServer};
+use common::{get_json, run_python, TestServer};
 use jaeger_query::{jaeger_ok, jaeger_trace, parent_of, service_of, span_named, tag};
-
-fn run_python(program: &str, args: &[&str]) -> String {
-    let python = std::env::var("THREADLINE_PEERS_PYTHON")
-        .expect("THREADLINE_PEERS_PYTHON names the peers' python (scripts/ci sets it)");
-    let out = Command::new(python)
-        .arg("-c")
-        .arg(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the peers' python starts");
-    assert!(
-        out.status.success(),
-        "the peer failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
 
 const ZIPKIN_SDK: &str = r#"
 import sys

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -298,4 +299,24 @@ pub fn check_sample_trace(trace: &serde_json::Value, trace_id: u128) {
         "{charge}"
     );
     assert!(root.get("annotations").is_none(), "{root}");
+}
+
+/// Runs a Python program with the peers' interpreter (`THREADLINE_PEERS_PYTHON`, which
+/// scripts/ci sets) and `args`; its standard output, once it exited successfully.
+pub fn run_python(program: &str, args: &[&str]) -> String {
+    let python = std::env::var("THREADLINE_PEERS_PYTHON")
+        .expect("THREADLINE_PEERS_PYTHON names the peers' python (scripts/ci sets it)");
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the peers' python starts");
+    assert!(
+        out.status.success(),
+        "the peer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
 }
