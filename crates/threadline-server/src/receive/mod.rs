@@ -31,7 +31,7 @@ use threadline::SpanData;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
-use crate::store::{run_blocking, SpanStore};
+use crate::store::{append_from_task, SpanStore};
 
 /// What one receiver did since it started, shared by its request handlers.
 ///
@@ -205,8 +205,8 @@ impl Intake {
         })
     }
 
-    /// Stores the decoded spans of a batch (off the async workers) and counts them with the
-    /// `rejected` ones.
+    /// Stores the decoded spans of a batch (see [`SpanStore::start_append`]) and counts them
+    /// with the `rejected` ones.
     pub(crate) async fn append(
         &self,
         spans: Vec<SpanData>,
@@ -214,7 +214,7 @@ impl Intake {
     ) -> Result<(), ApiError> {
         let accepted = spans.len();
         if accepted > 0 {
-            if let Err(error) = run_blocking(&self.store, move |store| store.append(spans)).await {
+            if let Err(error) = append_from_task(&self.store, spans).await {
                 tracing::error!(error = %error, spans = accepted, "spans not stored");
                 return Err(error.into());
             }

@@ -5,13 +5,18 @@
 //! and [`disk`] (persistent, with a retention period; the default of `threadline serve`).
 //!
 //! The trait is synchronous: the handlers call it on tokio's blocking pool, so that a store
-//! doing disk I/O never stalls the async workers.
+//! doing disk I/O never stalls the async workers. A store whose append is CPU work followed
+//! by a wait for I/O done elsewhere can instead do that work on the receiving task and hand
+//! back a future for the wait ([`SpanStore::start_append`]): no thread then sits blocked per
+//! request, and the spans are freed on the thread that decoded them.
 
 pub mod disk;
 pub mod memory;
 #[cfg(test)]
 mod suite;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use threadline::{SpanData, SpanKind, TraceId};
@@ -201,6 +206,14 @@ pub trait SpanStore: Send + Sync + 'static {
     /// [`StoreError`] when the batch could not be kept.
     fn append(&self, spans: Vec<SpanData>) -> Result<(), StoreError>;
 
+    /// Starts appending a batch from an async task: either the store takes the batch, does
+    /// what it can without blocking (encoding, queueing) and answers with the wait for the
+    /// rest, or it hands the batch back for [`SpanStore::append`] on the blocking pool. The
+    /// default hands it back; a store that takes it must not block here for long (no I/O).
+    fn start_append(&self, spans: Vec<SpanData>) -> StartedAppend {
+        StartedAppend::Blocking(spans)
+    }
+
     /// The spans of one trace, in the order received; `None` when the store has none.
     ///
     /// # Errors
@@ -252,6 +265,25 @@ pub trait SpanStore: Send + Sync + 'static {
 
     /// How many spans were stored and evicted so far.
     fn counters(&self) -> StoreCounters;
+}
+
+/// What [`SpanStore::start_append`] did with a batch.
+pub enum StartedAppend {
+    /// Nothing: append these spans with [`SpanStore::append`], off the async workers.
+    Blocking(Vec<SpanData>),
+    /// The store took the batch; this answers as `append` would once the batch is kept.
+    Waiting(Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>),
+}
+
+impl std::fmt::Debug for StartedAppend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartedAppend::Blocking(spans) => {
+                f.debug_tuple("Blocking").field(&spans.len()).finish()
+            }
+            StartedAppend::Waiting(_) => f.write_str("Waiting"),
+        }
+    }
 }
 
 /// Calls from one service to another, as Zipkin's and Jaeger's dependency graphs show them.
@@ -346,6 +378,18 @@ impl DependencyLinker {
 
 fn is_error(span: &SpanData) -> bool {
     span.status.as_ref().is_some_and(|status| !status.is_ok())
+}
+
+/// Appends a batch from an async task: through [`SpanStore::start_append`] when the store
+/// takes it there, on tokio's blocking pool otherwise.
+pub(crate) async fn append_from_task(
+    store: &Arc<dyn SpanStore>,
+    spans: Vec<SpanData>,
+) -> Result<(), StoreError> {
+    match store.start_append(spans) {
+        StartedAppend::Blocking(spans) => run_blocking(store, move |store| store.append(spans)).await,
+        StartedAppend::Waiting(wait) => wait.await,
+    }
 }
 
 /// Runs a store operation on tokio's blocking pool, so that a store doing disk I/O never

@@ -54,7 +54,7 @@ use threadline::{SpanData, SpanKind, TraceId};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::{
-    trace_matches, DependencyLink, DependencyLinker, Operation, SpanStore, StoreCounters,
+    StartedAppend, trace_matches, DependencyLink, DependencyLinker, Operation, SpanStore, StoreCounters,
     StoreError, TraceQuery, PEER_SERVICE,
 };
 use keys::Summary;
@@ -176,7 +176,29 @@ struct Request {
     batch: Option<fjall::OwnedWriteBatch>,
     prepared: Prepared,
     spans: u64,
-    reply: mpsc::SyncSender<Result<(), String>>,
+    reply: Reply,
+}
+
+/// Where the writer thread answers an append: a thread waiting in
+/// [`DiskStore::append_received_at`], or a task awaiting [`SpanStore::start_append`].
+enum Reply {
+    Thread(mpsc::SyncSender<Result<(), String>>),
+    Task(tokio::sync::oneshot::Sender<Result<(), String>>),
+}
+
+impl Reply {
+    fn send(self, result: Result<(), String>) {
+        // the appender may have gone (its thread panicked, its request was cancelled):
+        // nothing to tell then
+        match self {
+            Reply::Thread(sender) => drop(sender.send(result)),
+            Reply::Task(sender) => drop(sender.send(result)),
+        }
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Unavailable("disk store is closed".into())
 }
 
 impl std::fmt::Debug for DiskStore {
@@ -346,11 +368,27 @@ impl DiskStore {
         spans: Vec<SpanData>,
         received_unix_nano: u64,
     ) -> Result<(), StoreError> {
-        let spans_len = spans.len() as u64;
         if spans.is_empty() {
             return Ok(());
         }
         let bucket = self.shared.bucket_for(received_unix_nano)?;
+        let (reply, replied) = mpsc::sync_channel(1);
+        self.enqueue(spans, bucket, Reply::Thread(reply))?;
+        replied
+            .recv()
+            .map_err(|_| closed())?
+            .map_err(StoreError::Unavailable)
+    }
+
+    /// Encodes a batch on this thread and hands it to the writer thread, which answers on
+    /// `reply` once it is committed and synced.
+    fn enqueue(
+        &self,
+        spans: Vec<SpanData>,
+        bucket: Arc<Bucket>,
+        reply: Reply,
+    ) -> Result<(), StoreError> {
+        let spans_len = spans.len() as u64;
         let mut prepared = prepare(&spans, &self.shared.next_seq, &bucket);
         // the spans are encoded: free them on this thread, not the writer's
         drop(spans);
@@ -362,8 +400,6 @@ impl DiskStore {
         for (key, value) in prepared.entries.drain(..) {
             batch.insert(&bucket.index, key, value);
         }
-        let (reply, replied) = mpsc::sync_channel(1);
-        let closed = || StoreError::Unavailable("disk store is closed".into());
         let writer = self.writer.as_ref().ok_or_else(closed)?;
         writer
             .0
@@ -374,11 +410,7 @@ impl DiskStore {
                 spans: spans_len,
                 reply,
             })
-            .map_err(|_| closed())?;
-        replied
-            .recv()
-            .map_err(|_| closed())?
-            .map_err(StoreError::Unavailable)
+            .map_err(|_| closed())
     }
 
     /// Removes the buckets whose data is all older than the retention at `now_unix_nano`,
@@ -425,8 +457,7 @@ fn start_writer(
                     .commit_group(&mut group)
                     .map_err(|StoreError::Unavailable(message)| message);
                 for request in group {
-                    // the appender may have gone (its thread panicked): nothing to tell then
-                    let _ = request.reply.send(result.clone());
+                    request.reply.send(result.clone());
                 }
             }
         })
@@ -790,17 +821,24 @@ impl Plan {
 }
 
 impl Shared {
-    fn bucket_for(&self, received: u64) -> Result<Arc<Bucket>, StoreError> {
+    /// The bucket of data received at `received`, when it is open already.
+    fn open_bucket_for(&self, received: u64) -> Option<Arc<Bucket>> {
         let width = self.options.bucket_width_nanos();
         let start = received - received % width;
-        if let Some(bucket) = self
-            .buckets
+        self.buckets
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&start)
-        {
-            return Ok(bucket.clone());
+            .cloned()
+    }
+
+    /// The bucket of data received at `received`, opened (created) when needed.
+    fn bucket_for(&self, received: u64) -> Result<Arc<Bucket>, StoreError> {
+        if let Some(bucket) = self.open_bucket_for(received) {
+            return Ok(bucket);
         }
+        let width = self.options.bucket_width_nanos();
+        let start = received - received % width;
         let mut buckets = self.buckets.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(bucket) = buckets.get(&start) {
             return Ok(bucket.clone());
@@ -1115,6 +1153,27 @@ impl Shared {
 impl SpanStore for DiskStore {
     fn append(&self, spans: Vec<SpanData>) -> Result<(), StoreError> {
         self.append_received_at(spans, now_unix_nano())
+    }
+
+    /// Encodes the batch on the calling task and awaits the writer thread's sync, unless
+    /// the batch's bucket must be created first (once per bucket width): that is left to
+    /// [`SpanStore::append`] on the blocking pool.
+    fn start_append(&self, spans: Vec<SpanData>) -> StartedAppend {
+        if spans.is_empty() {
+            return StartedAppend::Waiting(Box::pin(std::future::ready(Ok(()))));
+        }
+        let Some(bucket) = self.shared.open_bucket_for(now_unix_nano()) else {
+            return StartedAppend::Blocking(spans);
+        };
+        let (reply, replied) = tokio::sync::oneshot::channel();
+        let queued = self.enqueue(spans, bucket, Reply::Task(reply));
+        StartedAppend::Waiting(Box::pin(async move {
+            queued?;
+            replied
+                .await
+                .map_err(|_| closed())?
+                .map_err(StoreError::Unavailable)
+        }))
     }
 
     fn trace(&self, trace_id: TraceId) -> Result<Option<Vec<SpanData>>, StoreError> {
