@@ -31,6 +31,7 @@
 //! [`SpanData`]: threadline::SpanData
 
 mod base64;
+mod intern;
 pub mod jaeger;
 mod json_value;
 mod json_write;

@@ -387,7 +387,9 @@ pub(crate) async fn append_from_task(
     spans: Vec<SpanData>,
 ) -> Result<(), StoreError> {
     match store.start_append(spans) {
-        StartedAppend::Blocking(spans) => run_blocking(store, move |store| store.append(spans)).await,
+        StartedAppend::Blocking(spans) => {
+            run_blocking(store, move |store| store.append(spans)).await
+        }
         StartedAppend::Waiting(wait) => wait.await,
     }
 }

@@ -111,7 +111,7 @@ pub(crate) fn span(
         trace_state: "",
         parent_span_id: &[],
         flags: 0,
-        name: String::new(),
+        name: Str::Borrowed(""),
         kind: 0,
         start_time_unix_nano: 0,
         end_time_unix_nano: 0,
@@ -169,7 +169,7 @@ pub(crate) fn span(
             _ => fields.flags = reader.fixed32()?,
         }
     }
-    fields.name = text(name)?.to_owned();
+    fields.name = crate::intern::intern(text(name)?);
     if let Some(status) = status {
         fields.status = Some(PbStatus::decode(status).ok()?);
     }
@@ -207,7 +207,7 @@ fn attribute(bytes: &[u8], out: &mut Vec<KeyValue>) -> Option<()> {
     };
     match out.iter_mut().find(|existing| existing.key == key) {
         Some(existing) => existing.value = value,
-        None => out.push(KeyValue::new(key.to_owned(), value)),
+        None => out.push(KeyValue::new(crate::intern::intern(key), value)),
     }
     Some(())
 }

@@ -50,12 +50,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fjall::{
     CompressionType, Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode,
 };
+use foldhash::fast::RandomState as FastHash;
 use threadline::{SpanData, SpanKind, TraceId};
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::{
-    StartedAppend, trace_matches, DependencyLink, DependencyLinker, Operation, SpanStore, StoreCounters,
-    StoreError, TraceQuery, PEER_SERVICE,
+    trace_matches, DependencyLink, DependencyLinker, Operation, SpanStore, StartedAppend,
+    StoreCounters, StoreError, TraceQuery, PEER_SERVICE,
 };
 use keys::Summary;
 
@@ -302,6 +302,10 @@ impl DiskStore {
         let db = Database::builder(&dir)
             .cache_size(options.cache_bytes)
             .manual_journal_persist(true)
+            // one background worker for flushes and compactions: with two, the second one
+            // re-queues compaction requests while the first is busy, and spins doing so
+            // (a tenth of the CPU under sustained ingest on two cores)
+            .worker_threads(1)
             .open()
             .map_err(|e| failed("cannot open the data directory", e))?;
         let mut buckets = BTreeMap::new();
@@ -566,7 +570,7 @@ struct Ref {
 
 fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepared {
     // chunks in first-seen order of their trace, spans in received order
-    let mut chunk_of: HashMap<TraceId, usize, Xxh3DefaultBuilder> = HashMap::default();
+    let mut chunk_of: HashMap<TraceId, usize, FastHash> = HashMap::default();
     let mut grouped: Vec<Vec<&SpanData>> = Vec::new();
     for span in spans {
         let index = *chunk_of.entry(span.trace_id).or_insert_with(|| {
@@ -583,8 +587,7 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
         remotes: Vec::new(),
         last_seq: first_seq + grouped.len() as u64 - 1,
     };
-    let mut seen_operations: HashSet<(&str, &str, SpanKind), Xxh3DefaultBuilder> =
-        HashSet::default();
+    let mut seen_operations: HashSet<(&str, &str, SpanKind), FastHash> = HashSet::default();
     let mut text = String::new();
     let mut encoded = Vec::new();
     let mut table = lz4_flex::block::CompressTable::default();
@@ -592,7 +595,7 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
     let mut hashes: Vec<u64> = Vec::new();
     let mut offsets: Vec<usize> = Vec::new();
     let mut all_refs = Vec::with_capacity(grouped.len());
-    let mut service_refs: HashMap<&str, Vec<Ref>, Xxh3DefaultBuilder> = HashMap::default();
+    let mut service_refs: HashMap<&str, Vec<Ref>, FastHash> = HashMap::default();
     for (offset, chunk) in grouped.iter().enumerate() {
         let seq = first_seq + offset as u64;
         let trace_id = chunk[0].trace_id;
