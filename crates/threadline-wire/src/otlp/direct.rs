@@ -9,7 +9,6 @@
 //! deprecated groups, a truncated field) makes it answer `None`, and the caller decodes that
 //! span with prost as before, so both paths agree on every outcome and every error message.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::trace::v1::{span, Status as PbStatus};
@@ -100,10 +99,13 @@ fn text(bytes: &[u8]) -> Option<&str> {
 }
 
 /// One span read directly, or `None` when prost must read it (see the module's rustdoc).
+/// `scratch` is reused from span to span, so that the attributes grow there and are then
+/// moved into a vector of their exact size.
 pub(crate) fn span(
     bytes: &[u8],
     resource: &Arc<Resource>,
     scope: &Str,
+    scratch: &mut Vec<KeyValue>,
 ) -> Option<Result<SpanData, Problem>> {
     let mut fields = SpanFields {
         trace_id: &[],
@@ -124,7 +126,8 @@ pub(crate) fn span(
         status: None,
     };
     let mut name: &[u8] = &[];
-    let mut attributes: Vec<KeyValue> = Vec::new();
+    scratch.clear();
+    let attributes = scratch;
     let mut status: Option<&[u8]> = None;
     let mut reader = Reader::new(bytes);
     while let Some((number, wire_type)) = reader.key()? {
@@ -150,7 +153,7 @@ pub(crate) fn span(
             6 => fields.kind = reader.varint()? as i32,
             7 => fields.start_time_unix_nano = reader.fixed64()?,
             8 => fields.end_time_unix_nano = reader.fixed64()?,
-            9 => attribute(reader.len_delimited()?, &mut attributes)?,
+            9 => attribute(reader.len_delimited()?, attributes)?,
             10 => fields.dropped_attributes_count = reader.varint()? as u32,
             11 => fields
                 .events
@@ -169,11 +172,13 @@ pub(crate) fn span(
             _ => fields.flags = reader.fixed32()?,
         }
     }
-    fields.name = crate::intern::intern(text(name)?);
+    fields.name = crate::intern::intern(name)?;
     if let Some(status) = status {
         fields.status = Some(PbStatus::decode(status).ok()?);
     }
-    fields.attributes = Attributes::Converted(attributes);
+    let mut exact = Vec::with_capacity(attributes.len());
+    exact.append(attributes);
+    fields.attributes = Attributes::Converted(exact);
     Some(model::span_from_fields(
         fields,
         resource,
@@ -200,14 +205,14 @@ fn attribute(bytes: &[u8], out: &mut Vec<KeyValue>) -> Option<()> {
             _ => reader.skip(wire_type)?,
         }
     }
-    let key = text(key)?;
+    let key = crate::intern::intern(key)?;
     let Some(value) = any_value(value.unwrap_or(&[]))? else {
         // validated like the prost path does, then left out
         return Some(());
     };
     match out.iter_mut().find(|existing| existing.key == key) {
         Some(existing) => existing.value = value,
-        None => out.push(KeyValue::new(crate::intern::intern(key), value)),
+        None => out.push(KeyValue::new(key, value)),
     }
     Some(())
 }
@@ -220,7 +225,7 @@ fn any_value(bytes: &[u8]) -> Option<Option<Value>> {
     while let Some((number, wire_type)) = reader.key()? {
         // the last member of the oneof given wins, as with prost
         value = Some(match (number, wire_type) {
-            (1, LEN) => Value::Str(Cow::Owned(text(reader.len_delimited()?)?.to_owned())),
+            (1, LEN) => Value::Str(crate::intern::intern(reader.len_delimited()?)?),
             (2, VARINT) => Value::Bool(reader.varint()? != 0),
             (3, VARINT) => Value::I64(reader.varint()? as i64),
             (4, FIXED64) => Value::F64(f64::from_bits(reader.fixed64()?)),

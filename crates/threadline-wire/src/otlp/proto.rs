@@ -264,6 +264,7 @@ fn decode_group(
             return;
         }
     };
+    let mut scratch = Vec::new();
     for (s, (scope, spans)) in parts.scopes.into_iter().enumerate() {
         let scope = match merged::<InstrumentationScope>(&scope) {
             Ok(scope) => model::scope_from_proto(scope),
@@ -279,11 +280,14 @@ fn decode_group(
             }
         };
         for bytes in spans {
-            let span = super::direct::span(bytes, &resource, &scope).unwrap_or_else(|| {
-                Span::decode(bytes)
-                    .map_err(|error| Problem::Malformed(prost_message(&error)))
-                    .and_then(|span| model::span_from_proto(span, &resource, &scope, Style::Proto))
-            });
+            let span =
+                super::direct::span(bytes, &resource, &scope, &mut scratch).unwrap_or_else(|| {
+                    Span::decode(bytes)
+                        .map_err(|error| Problem::Malformed(prost_message(&error)))
+                        .and_then(|span| {
+                            model::span_from_proto(span, &resource, &scope, Style::Proto)
+                        })
+                });
             match span {
                 Ok(span) => decoded.spans.push(span),
                 Err(problem) => decoded.errors.push(problem.at(*index).into()),
