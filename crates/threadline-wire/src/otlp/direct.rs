@@ -210,11 +210,24 @@ fn attribute(bytes: &[u8], out: &mut Vec<KeyValue>) -> Option<()> {
         // validated like the prost path does, then left out
         return Some(());
     };
-    match out.iter_mut().find(|existing| existing.key == key) {
+    match out
+        .iter_mut()
+        .find(|existing| same_key(&existing.key, &key))
+    {
         Some(existing) => existing.value = value,
         None => out.push(KeyValue::new(key, value)),
     }
     Some(())
+}
+
+/// Whether two keys read by [`attribute`] are equal. Both are interned or owned: two
+/// interned ones are the same string exactly when they are the same copy, which spares
+/// comparing the bytes of every pair of keys of a span.
+fn same_key(a: &Str, b: &Str) -> bool {
+    match (a, b) {
+        (Str::Borrowed(a), Str::Borrowed(b)) => std::ptr::eq(*a, *b),
+        _ => a == b,
+    }
 }
 
 /// A scalar `AnyValue`; `Some(None)` when it holds no value. Arrays, key-value lists and

@@ -198,3 +198,26 @@ fn spans_are_grouped_by_resource_and_scope_and_share_a_resource_on_decode() {
     assert!(!Arc::ptr_eq(&decoded[0].resource, &decoded[3].resource));
     assert_eq!(decoded[3].resource.service_name, "backend");
 }
+
+#[test]
+fn a_repeated_key_keeps_its_first_position_and_last_value_in_every_batch() {
+    let mut span = span();
+    span.attributes = vec![
+        KeyValue::new("repeated.key", 1_i64),
+        KeyValue::new("other.key", "x"),
+        KeyValue::new("repeated.key", 2_i64),
+        KeyValue::new("repeated.key", "last"),
+    ];
+    let body = proto::encode(std::slice::from_ref(&span));
+    // the first batches meet the keys for the first time, later ones find them interned
+    for _ in 0..3 {
+        let decoded = proto::decode(&body).unwrap().remove(0);
+        assert_eq!(
+            decoded.attributes,
+            [
+                KeyValue::new("repeated.key", "last"),
+                KeyValue::new("other.key", "x")
+            ]
+        );
+    }
+}
