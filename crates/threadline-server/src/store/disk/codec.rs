@@ -37,7 +37,7 @@ const FLAG_TRACE_STATE: u8 = 16;
 /// Why a stored chunk could not be read back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("stored chunk is corrupt: {0}")]
-pub(crate) struct CorruptChunk(&'static str);
+pub(crate) struct CorruptChunk(pub(crate) &'static str);
 
 /// Appends the chunk of `spans` (all of `trace_id`) to `out`.
 pub(crate) fn encode_chunk(trace_id: TraceId, spans: &[&SpanData], out: &mut Vec<u8>) {

@@ -123,6 +123,55 @@ pub(crate) fn refs(value: &[u8]) -> impl Iterator<Item = Result<ChunkRef<'_>, Co
     })
 }
 
+/// The data key of a batch: every chunk of one append, compressed as one value (so that the
+/// compression sees the whole batch, and the store writes one large value per append). Its
+/// 9 bytes never start with a 16-byte trace id prefix.
+pub(crate) fn batch_key(first_seq: u64) -> [u8; 9] {
+    let mut key = [0; 9];
+    key[0] = b'B';
+    key[1..].copy_from_slice(&first_seq.to_be_bytes());
+    key
+}
+
+/// What starts a chunk pointer: 4 bytes that no compressed chunk starts with (those start
+/// with their decoded size, little-endian and at most 1 GiB, so their fourth byte is at most
+/// 0x40), so that a store holding chunks written as values of their own reads them still.
+const POINTER: [u8; 4] = [0xff; 4];
+
+/// The value under a chunk's data key: where in its batch (the decoded value under
+/// [`batch_key`]) the chunk is.
+pub(crate) fn pointer(batch_seq: u64, offset: usize, len: usize) -> Vec<u8> {
+    let mut value = Vec::with_capacity(4 + 8 + 10);
+    value.extend_from_slice(&POINTER);
+    value.extend_from_slice(&batch_seq.to_le_bytes());
+    put_varint(&mut value, offset as u64);
+    put_varint(&mut value, len as u64);
+    value
+}
+
+/// A chunk's data value: a pointer into its batch, or the chunk itself (compressed).
+pub(crate) enum ChunkValue<'a> {
+    /// (batch sequence number, offset, length)
+    Pointer(u64, usize, usize),
+    Compressed(&'a [u8]),
+}
+
+pub(crate) fn chunk_value(value: &[u8]) -> Result<ChunkValue<'_>, CorruptChunk> {
+    let Some(rest) = value.strip_prefix(&POINTER) else {
+        return Ok(ChunkValue::Compressed(value));
+    };
+    let corrupt = || CorruptChunk("bad chunk pointer");
+    let batch_seq = rest
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes)
+        .ok_or_else(corrupt)?;
+    let mut reader = Reader::new(&rest[8..]);
+    let offset = usize::try_from(reader.varint()?).map_err(|_| corrupt())?;
+    let len = usize::try_from(reader.varint()?).map_err(|_| corrupt())?;
+    Ok(ChunkValue::Pointer(batch_seq, offset, len))
+}
+
 pub(crate) fn data_key(trace_id: TraceId, seq: u64) -> [u8; 24] {
     let mut key = [0; 24];
     key[..16].copy_from_slice(&trace_id.0.to_be_bytes());

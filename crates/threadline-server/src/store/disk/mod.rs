@@ -3,9 +3,14 @@
 //!
 //! # Layout
 //!
-//! An append groups its batch by trace: the spans of one trace from one batch are a *chunk*,
-//! written as one LZ4-compressed value (format in `disk/codec.rs`) keyed by trace id, so a
-//! trace is one prefix scan per bucket. The index has entries per batch, not per span or
+//! An append groups its batch by trace: the spans of one trace from one batch are a *chunk*
+//! (format in `disk/codec.rs`). The chunks of a batch are compressed together (LZ4) as one
+//! value, so that the compression sees the whole batch and the store writes one large value
+//! per append; under each chunk's key, its trace id and a sequence number, a small value says
+//! where in the batch it is. A trace is thus one prefix scan per bucket, then one read of
+//! each batch it is in (a search reading many traces decodes each batch once). Stores written
+//! before batches were compressed whole hold each chunk compressed under its own key; they
+//! read as before. The index has entries per batch, not per span or
 //! chunk (`disk/keys.rs` describes them): one listing every chunk of the batch (the time
 //! index) and one per service listing the chunks that hold its spans, with a summary per
 //! chunk (span durations, and a bloom filter of span names, tag keys and `key=value` pairs)
@@ -273,9 +278,10 @@ fn parse_bucket_name(name: &str) -> Option<(u64, u64, char)> {
     ))
 }
 
-/// Both keyspaces of a bucket hold large values (chunks, and index entries listing a batch's
+/// Both keyspaces of a bucket hold large values (batches, and index entries listing a batch's
 /// chunks) under few keys: values go to blob files, written once, so that compactions only
-/// move the keys. The blobs are not compressed again: chunks are LZ4 already, and the bloom
+/// move the keys (and the small chunk pointers). The blobs are not compressed again: batches
+/// are LZ4 already, and the bloom
 /// filters of index entries do not compress. No key filters either: every read is a range
 /// or prefix scan, which they do not serve.
 fn keyspace_options() -> KeyspaceCreateOptions {
@@ -399,7 +405,7 @@ impl DiskStore {
         // so are the keys and values the writer commits
         let mut batch = self.shared.db.batch();
         for (key, value) in prepared.chunks.drain(..) {
-            batch.insert(&bucket.data, key.as_slice(), value);
+            batch.insert(&bucket.data, key, value);
         }
         for (key, value) in prepared.entries.drain(..) {
             batch.insert(&bucket.index, key, value);
@@ -549,8 +555,9 @@ fn open_bucket(db: &Database, start: u64, width: u64) -> Result<Bucket, StoreErr
 
 /// What one append writes: chunks and index entries, built before taking the commit lock.
 struct Prepared {
-    /// (data key, chunk)
-    chunks: Vec<([u8; 24], Vec<u8>)>,
+    /// (data key, value): the batch (every chunk, compressed as one) and one pointer per
+    /// chunk
+    chunks: Vec<(Vec<u8>, Vec<u8>)>,
     /// (index key, summary)
     entries: Vec<(Vec<u8>, Vec<u8>)>,
     /// (service, operation name, kind), distinct.
@@ -589,8 +596,8 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
     };
     let mut seen_operations: HashSet<(&str, &str, SpanKind), FastHash> = HashSet::default();
     let mut text = String::new();
+    // every chunk of the batch, one after the other, compressed as one value
     let mut encoded = Vec::new();
-    let mut table = lz4_flex::block::CompressTable::default();
     // the hashes of the chunk's spans, one after the other; span i's are at offsets i..i+1
     let mut hashes: Vec<u64> = Vec::new();
     let mut offsets: Vec<usize> = Vec::new();
@@ -599,11 +606,11 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
     for (offset, chunk) in grouped.iter().enumerate() {
         let seq = first_seq + offset as u64;
         let trace_id = chunk[0].trace_id;
-        encoded.clear();
+        let chunk_start = encoded.len();
         codec::encode_chunk(trace_id, chunk, &mut encoded);
         prepared.chunks.push((
-            keys::data_key(trace_id, seq),
-            compress(&encoded, &mut table),
+            keys::data_key(trace_id, seq).to_vec(),
+            keys::pointer(first_seq, chunk_start, encoded.len() - chunk_start),
         ));
         let start = chunk
             .iter()
@@ -668,6 +675,9 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
             }
         }
     }
+    prepared
+        .chunks
+        .push((keys::batch_key(first_seq).to_vec(), compress(&encoded)));
     // only what the bucket does not list yet goes to the writer (which checks again, under
     // its lock, as another append may have added it since)
     let meta = lock(&bucket.meta);
@@ -698,19 +708,56 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
     prepared
 }
 
-/// `encoded` in LZ4 with its size first (what `decompress_size_prepended` reads), with a hash
-/// table reused from chunk to chunk.
-fn compress(encoded: &[u8], table: &mut lz4_flex::block::CompressTable) -> Vec<u8> {
-    let max = lz4_flex::block::get_maximum_output_size(encoded.len());
-    let mut value = vec![0; 4 + max];
-    value[..4].copy_from_slice(&(encoded.len() as u32).to_le_bytes());
-    match lz4_flex::block::compress_into_with_table(encoded, &mut value[4..], table) {
-        Ok(len) => {
-            value.truncate(4 + len);
-            value
+/// `encoded` in LZ4 with its size first (what `decompress_size_prepended` reads).
+fn compress(encoded: &[u8]) -> Vec<u8> {
+    lz4_flex::block::compress_prepend_size(encoded)
+}
+
+/// What [`compress`] compressed.
+fn decompress(value: &[u8]) -> Result<Vec<u8>, StoreError> {
+    // a size past any request body limit is corruption, not a reason to allocate that much
+    let size = value
+        .first_chunk::<4>()
+        .map_or(0, |b| u32::from_le_bytes(*b));
+    if size > MAX_CHUNK_BYTES {
+        return Err(failed(
+            "cannot read a trace",
+            "stored chunk is corrupt: too large",
+        ));
+    }
+    lz4_flex::block::decompress_size_prepended(value).map_err(|e| failed("cannot read a trace", e))
+}
+
+/// The batches one read has decoded, the few latest, so that a search reading many traces
+/// of the same appends decompresses each batch once.
+#[derive(Default)]
+struct Batches {
+    /// (bucket start, batch sequence number, decoded batch), oldest first
+    recent: Vec<(u64, u64, Arc<Vec<u8>>)>,
+}
+
+impl Batches {
+    const KEPT: usize = 8;
+
+    fn get(&mut self, bucket: &Bucket, seq: u64) -> Result<Arc<Vec<u8>>, StoreError> {
+        if let Some((_, _, batch)) = self
+            .recent
+            .iter()
+            .find(|(start, s, _)| *start == bucket.start && *s == seq)
+        {
+            return Ok(batch.clone());
         }
-        // the output has the maximum size: this does not happen
-        Err(_) => lz4_flex::block::compress_prepend_size(encoded),
+        let value = bucket
+            .data
+            .get(keys::batch_key(seq))
+            .map_err(|e| failed("cannot read a trace", e))?
+            .ok_or_else(|| failed("cannot read a trace", "a chunk's batch is missing"))?;
+        let batch = Arc::new(decompress(&value)?);
+        if self.recent.len() == Self::KEPT {
+            self.recent.remove(0);
+        }
+        self.recent.push((bucket.start, seq, batch.clone()));
+        Ok(batch)
     }
 }
 
@@ -984,41 +1031,48 @@ impl Shared {
     }
 
     fn trace(&self, trace_id: TraceId) -> Result<Option<Vec<SpanData>>, StoreError> {
+        self.trace_with(trace_id, &mut Batches::default())
+    }
+
+    /// The spans of a trace, reading the batches its chunks are in through `batches`.
+    fn trace_with(
+        &self,
+        trace_id: TraceId,
+        batches: &mut Batches,
+    ) -> Result<Option<Vec<SpanData>>, StoreError> {
+        let unreadable = |e: &dyn std::fmt::Display| failed("cannot read a trace", e);
         let prefix = trace_id.0.to_be_bytes();
-        let mut chunks: Vec<(u64, fjall::Slice)> = Vec::new();
+        let mut chunks: Vec<(u64, Arc<Bucket>, fjall::Slice)> = Vec::new();
         for bucket in self.buckets() {
             for entry in bucket.data.prefix(prefix) {
-                let (key, value) = entry
-                    .into_inner()
-                    .map_err(|e| failed("cannot read a trace", e))?;
+                let (key, value) = entry.into_inner().map_err(|e| unreadable(&e))?;
                 let seq = key
                     .get(16..24)
                     .and_then(|b| b.try_into().ok())
                     .map_or(0, u64::from_be_bytes);
-                chunks.push((seq, value));
+                chunks.push((seq, bucket.clone(), value));
             }
         }
         if chunks.is_empty() {
             return Ok(None);
         }
-        chunks.sort_by_key(|(seq, _)| *seq);
+        chunks.sort_by_key(|(seq, _, _)| *seq);
         let mut spans = Vec::new();
-        for (_, chunk) in chunks {
-            // a chunk is one batch's spans of one trace: a size past any request body limit is
-            // corruption, not a reason to allocate that much
-            let size = chunk
-                .first_chunk::<4>()
-                .map_or(0, |b| u32::from_le_bytes(*b));
-            if size > MAX_CHUNK_BYTES {
-                return Err(failed(
-                    "cannot read a trace",
-                    "stored chunk is corrupt: too large",
-                ));
+        for (_, bucket, value) in chunks {
+            match keys::chunk_value(&value).map_err(|e| unreadable(&e))? {
+                keys::ChunkValue::Compressed(chunk) => {
+                    let encoded = decompress(chunk)?;
+                    codec::decode_chunk(&encoded, &mut spans).map_err(|e| unreadable(&e))?;
+                }
+                keys::ChunkValue::Pointer(batch_seq, offset, len) => {
+                    let batch = batches.get(&bucket, batch_seq)?;
+                    let chunk = offset
+                        .checked_add(len)
+                        .and_then(|end| batch.get(offset..end))
+                        .ok_or_else(|| unreadable(&"chunk pointer past its batch"))?;
+                    codec::decode_chunk(chunk, &mut spans).map_err(|e| unreadable(&e))?;
+                }
             }
-            let encoded = lz4_flex::block::decompress_size_prepended(&chunk)
-                .map_err(|e| failed("cannot read a trace", e))?;
-            codec::decode_chunk(&encoded, &mut spans)
-                .map_err(|e| failed("cannot read a trace", e))?;
         }
         Ok(Some(spans))
     }
@@ -1031,6 +1085,7 @@ impl Shared {
         let plan = Plan::new(query);
         let mut found: Vec<(u64, Vec<SpanData>)> = Vec::new();
         let mut seen: HashSet<TraceId> = HashSet::new();
+        let mut batches = Batches::default();
         let upper = max.saturating_add(keys::ENTRY_SPREAD);
         self.scan_newest_first(&plan.prefix, min, upper, |latest, value| {
             // a trace starts no later than any of its chunks, and the chunks of this entry
@@ -1049,7 +1104,7 @@ impl Shared {
                     continue;
                 }
                 seen.insert(chunk.trace_id);
-                let Some(spans) = self.trace(chunk.trace_id)? else {
+                let Some(spans) = self.trace_with(chunk.trace_id, &mut batches)? else {
                     continue;
                 };
                 if trace_matches(&spans, query) {
@@ -1140,8 +1195,9 @@ impl Shared {
             })?;
         }
         let mut linker = DependencyLinker::default();
+        let mut batches = Batches::default();
         for trace_id in traces {
-            let Some(spans) = self.trace(trace_id)? else {
+            let Some(spans) = self.trace_with(trace_id, &mut batches)? else {
                 continue;
             };
             let first = spans.iter().map(|s| s.start_time_unix_nano).min();

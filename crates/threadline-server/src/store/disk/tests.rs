@@ -207,3 +207,35 @@ fn a_directory_in_use_is_refused() {
     let error = DiskStore::open(dir.path(), options()).unwrap_err();
     assert!(error.to_string().contains("cannot open"), "{error}");
 }
+
+#[test]
+fn chunks_stored_under_their_own_key_read_next_to_pointers_into_batches() {
+    let (store, _dir) = open_temp();
+    let now = super::now_unix_nano();
+    store
+        .append_received_at(vec![span(7, 1, "web", "get", 100, 50)], now)
+        .unwrap();
+    // a chunk of the same trace as stores wrote them before batches were compressed whole:
+    // the chunk itself, compressed, under its data key
+    let old = span(7, 2, "db", "select", 110, 20);
+    let mut encoded = Vec::new();
+    super::codec::encode_chunk(TraceId(7), &[&old], &mut encoded);
+    let bucket = store.shared.bucket_for(now).unwrap();
+    bucket
+        .data
+        .insert(super::keys::data_key(TraceId(7), u64::MAX), super::compress(&encoded))
+        .unwrap();
+    let trace = store.trace(TraceId(7)).unwrap().unwrap();
+    let span_ids: Vec<u64> = trace.iter().map(|s| s.span_id.0).collect();
+    assert_eq!(span_ids, [1, 2]);
+    assert_eq!(trace[1], old);
+    // a batch's chunks pointing past its end are corrupt, not a panic
+    bucket
+        .data
+        .insert(
+            super::keys::data_key(TraceId(8), 1),
+            super::keys::pointer(0, usize::MAX - 1, 10),
+        )
+        .unwrap();
+    assert!(store.trace(TraceId(8)).is_err());
+}
