@@ -282,11 +282,13 @@ fn parse_bucket_name(name: &str) -> Option<(u64, u64, char)> {
 /// chunks) under few keys: values go to blob files, written once, so that compactions only
 /// move the keys (and the small chunk pointers). The blobs are not compressed again: batches
 /// are LZ4 already, and the bloom
-/// filters of index entries do not compress. No key filters either: every read is a range
-/// or prefix scan, which they do not serve.
+/// filters of index entries do not compress; nor do the keys and chunk pointers left in the
+/// tree (mostly trace ids), so its blocks are not compressed either. No key filters: every
+/// read is a range or prefix scan, which they do not serve.
 fn keyspace_options() -> KeyspaceCreateOptions {
     KeyspaceCreateOptions::default()
         .filter_policy(fjall::config::FilterPolicy::disabled())
+        .data_block_compression_policy(fjall::config::CompressionPolicy::all(CompressionType::None))
         .with_kv_separation(Some(
             KvSeparationOptions::default()
                 .separation_threshold(256)
@@ -596,8 +598,9 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
     };
     let mut seen_operations: HashSet<(&str, &str, SpanKind), FastHash> = HashSet::default();
     let mut text = String::new();
-    // every chunk of the batch, one after the other, compressed as one value
-    let mut encoded = Vec::new();
+    // every chunk of the batch, one after the other, compressed as one value (sized for
+    // spans of a few hundred bytes, so that it rarely grows)
+    let mut encoded = Vec::with_capacity(spans.len() * 384);
     // the hashes of the chunk's spans, one after the other; span i's are at offsets i..i+1
     let mut hashes: Vec<u64> = Vec::new();
     let mut offsets: Vec<usize> = Vec::new();

@@ -223,7 +223,10 @@ fn chunks_stored_under_their_own_key_read_next_to_pointers_into_batches() {
     let bucket = store.shared.bucket_for(now).unwrap();
     bucket
         .data
-        .insert(super::keys::data_key(TraceId(7), u64::MAX), super::compress(&encoded))
+        .insert(
+            super::keys::data_key(TraceId(7), u64::MAX),
+            super::compress(&encoded),
+        )
         .unwrap();
     let trace = store.trace(TraceId(7)).unwrap().unwrap();
     let span_ids: Vec<u64> = trace.iter().map(|s| s.span_id.0).collect();
