@@ -281,10 +281,9 @@ fn parse_bucket_name(name: &str) -> Option<(u64, u64, char)> {
 /// Both keyspaces of a bucket hold large values (batches, and index entries listing a batch's
 /// chunks) under few keys: values go to blob files, written once, so that compactions only
 /// move the keys (and the small chunk pointers). The blobs are not compressed again: batches
-/// are LZ4 already, and the bloom
-/// filters of index entries do not compress; nor do the keys and chunk pointers left in the
-/// tree (mostly trace ids), so its blocks are not compressed either. No key filters: every
-/// read is a range or prefix scan, which they do not serve.
+/// are LZ4 already, and the bloom filters of index entries do not compress; nor do the keys
+/// and chunk pointers left in the tree (mostly trace ids), so its blocks are not compressed
+/// either. No key filters: every read is a range or prefix scan, which they do not serve.
 fn keyspace_options() -> KeyspaceCreateOptions {
     KeyspaceCreateOptions::default()
         .filter_policy(fjall::config::FilterPolicy::disabled())
@@ -406,8 +405,10 @@ impl DiskStore {
         drop(spans);
         // so are the keys and values the writer commits
         let mut batch = self.shared.db.batch();
+        let (batch_key, batch_value) = std::mem::take(&mut prepared.batch);
+        batch.insert(&bucket.data, batch_key.as_slice(), batch_value);
         for (key, value) in prepared.chunks.drain(..) {
-            batch.insert(&bucket.data, key, value);
+            batch.insert(&bucket.data, key.as_slice(), value);
         }
         for (key, value) in prepared.entries.drain(..) {
             batch.insert(&bucket.index, key, value);
@@ -557,9 +558,10 @@ fn open_bucket(db: &Database, start: u64, width: u64) -> Result<Bucket, StoreErr
 
 /// What one append writes: chunks and index entries, built before taking the commit lock.
 struct Prepared {
-    /// (data key, value): the batch (every chunk, compressed as one) and one pointer per
-    /// chunk
-    chunks: Vec<(Vec<u8>, Vec<u8>)>,
+    /// (data key, pointer into the batch), one per chunk
+    chunks: Vec<([u8; 24], Vec<u8>)>,
+    /// (data key, value) of the batch: every chunk, compressed as one
+    batch: ([u8; 9], Vec<u8>),
     /// (index key, summary)
     entries: Vec<(Vec<u8>, Vec<u8>)>,
     /// (service, operation name, kind), distinct.
@@ -591,6 +593,7 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
     let first_seq = next_seq.fetch_add(grouped.len() as u64, Ordering::Relaxed);
     let mut prepared = Prepared {
         chunks: Vec::with_capacity(grouped.len()),
+        batch: ([0; 9], Vec::new()),
         entries: Vec::new(),
         operations: Vec::new(),
         remotes: Vec::new(),
@@ -612,7 +615,7 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
         let chunk_start = encoded.len();
         codec::encode_chunk(trace_id, chunk, &mut encoded);
         prepared.chunks.push((
-            keys::data_key(trace_id, seq).to_vec(),
+            keys::data_key(trace_id, seq),
             keys::pointer(first_seq, chunk_start, encoded.len() - chunk_start),
         ));
         let start = chunk
@@ -678,9 +681,7 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
             }
         }
     }
-    prepared
-        .chunks
-        .push((keys::batch_key(first_seq).to_vec(), compress(&encoded)));
+    prepared.batch = (keys::batch_key(first_seq), compress(&encoded));
     // only what the bucket does not list yet goes to the writer (which checks again, under
     // its lock, as another append may have added it since)
     let meta = lock(&bucket.meta);
@@ -874,10 +875,14 @@ impl Plan {
 }
 
 impl Shared {
+    /// The start of the bucket of data received at `received`.
+    fn bucket_start(&self, received: u64) -> u64 {
+        received - received % self.options.bucket_width_nanos()
+    }
+
     /// The bucket of data received at `received`, when it is open already.
     fn open_bucket_for(&self, received: u64) -> Option<Arc<Bucket>> {
-        let width = self.options.bucket_width_nanos();
-        let start = received - received % width;
+        let start = self.bucket_start(received);
         self.buckets
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -890,13 +895,16 @@ impl Shared {
         if let Some(bucket) = self.open_bucket_for(received) {
             return Ok(bucket);
         }
-        let width = self.options.bucket_width_nanos();
-        let start = received - received % width;
+        let start = self.bucket_start(received);
         let mut buckets = self.buckets.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(bucket) = buckets.get(&start) {
             return Ok(bucket.clone());
         }
-        let bucket = Arc::new(open_bucket(&self.db, start, width)?);
+        let bucket = Arc::new(open_bucket(
+            &self.db,
+            start,
+            self.options.bucket_width_nanos(),
+        )?);
         buckets.insert(start, bucket.clone());
         Ok(bucket)
     }
