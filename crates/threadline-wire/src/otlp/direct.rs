@@ -98,14 +98,46 @@ fn text(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(bytes).ok()
 }
 
+/// Attribute positions that keep hints in [`Scratch`].
+const HINTS: usize = 16;
+
+/// What [`span`] reuses from one span to the next: the vector the attributes grow in (they
+/// are then moved into one of their exact size), and hints. Spans from one instrumentation
+/// carry their attributes in the same order, often with the same values, so each position
+/// remembers the interned key and string value last read there, and the last span name:
+/// a string equal to its hint is taken without a lookup in the interned set.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    attributes: Vec<KeyValue>,
+    keys: [Option<&'static str>; HINTS],
+    values: [Option<&'static str>; HINTS],
+    name: Option<&'static str>,
+}
+
+/// `bytes` as an interned string when `hint` holds them, else as [`crate::intern::intern`]
+/// gives them, which becomes the hint when interned.
+fn hinted(hint: Option<&mut Option<&'static str>>, bytes: &[u8]) -> Option<Str> {
+    let Some(hint) = hint else {
+        return crate::intern::intern(bytes);
+    };
+    if let Some(text) = *hint {
+        if text.as_bytes() == bytes {
+            return Some(Str::Borrowed(text));
+        }
+    }
+    let text = crate::intern::intern(bytes)?;
+    if let Str::Borrowed(interned) = text {
+        *hint = Some(interned);
+    }
+    Some(text)
+}
+
 /// One span read directly, or `None` when prost must read it (see the module's rustdoc).
-/// `scratch` is reused from span to span, so that the attributes grow there and are then
-/// moved into a vector of their exact size.
 pub(crate) fn span(
     bytes: &[u8],
     resource: &Arc<Resource>,
     scope: &Str,
-    scratch: &mut Vec<KeyValue>,
+    scratch: &mut Scratch,
 ) -> Option<Result<SpanData, Problem>> {
     let mut fields = SpanFields {
         trace_id: &[],
@@ -126,8 +158,7 @@ pub(crate) fn span(
         status: None,
     };
     let mut name: &[u8] = &[];
-    scratch.clear();
-    let attributes = scratch;
+    scratch.attributes.clear();
     let mut status: Option<&[u8]> = None;
     let mut reader = Reader::new(bytes);
     while let Some((number, wire_type)) = reader.key()? {
@@ -153,7 +184,7 @@ pub(crate) fn span(
             6 => fields.kind = reader.varint()? as i32,
             7 => fields.start_time_unix_nano = reader.fixed64()?,
             8 => fields.end_time_unix_nano = reader.fixed64()?,
-            9 => attribute(reader.len_delimited()?, attributes)?,
+            9 => attribute(reader.len_delimited()?, scratch)?,
             10 => fields.dropped_attributes_count = reader.varint()? as u32,
             11 => fields
                 .events
@@ -172,12 +203,12 @@ pub(crate) fn span(
             _ => fields.flags = reader.fixed32()?,
         }
     }
-    fields.name = crate::intern::intern(name)?;
+    fields.name = hinted(Some(&mut scratch.name), name)?;
     if let Some(status) = status {
         fields.status = Some(PbStatus::decode(status).ok()?);
     }
-    let mut exact = Vec::with_capacity(attributes.len());
-    exact.append(attributes);
+    let mut exact = Vec::with_capacity(scratch.attributes.len());
+    exact.append(&mut scratch.attributes);
     fields.attributes = Attributes::Converted(exact);
     Some(model::span_from_fields(
         fields,
@@ -189,7 +220,7 @@ pub(crate) fn span(
 
 /// Reads one `KeyValue` into `out` with the mapping's rules: a repeated key keeps its first
 /// position and its last value, and a key without a value is left out.
-fn attribute(bytes: &[u8], out: &mut Vec<KeyValue>) -> Option<()> {
+fn attribute(bytes: &[u8], scratch: &mut Scratch) -> Option<()> {
     let mut reader = Reader::new(bytes);
     let mut key: &[u8] = &[];
     let mut value: Option<&[u8]> = None;
@@ -205,8 +236,10 @@ fn attribute(bytes: &[u8], out: &mut Vec<KeyValue>) -> Option<()> {
             _ => reader.skip(wire_type)?,
         }
     }
-    let key = crate::intern::intern(key)?;
-    let Some(value) = any_value(value.unwrap_or(&[]))? else {
+    let out = &mut scratch.attributes;
+    let position = out.len();
+    let key = hinted(scratch.keys.get_mut(position), key)?;
+    let Some(value) = any_value(value.unwrap_or(&[]), scratch.values.get_mut(position))? else {
         // validated like the prost path does, then left out
         return Some(());
     };
@@ -231,14 +264,14 @@ fn same_key(a: &Str, b: &Str) -> bool {
 }
 
 /// A scalar `AnyValue`; `Some(None)` when it holds no value. Arrays, key-value lists and
-/// string indexes are left to prost.
-fn any_value(bytes: &[u8]) -> Option<Option<Value>> {
+/// string indexes are left to prost. A string value is hinted by `hint`.
+fn any_value(bytes: &[u8], mut hint: Option<&mut Option<&'static str>>) -> Option<Option<Value>> {
     let mut reader = Reader::new(bytes);
     let mut value = None;
     while let Some((number, wire_type)) = reader.key()? {
         // the last member of the oneof given wins, as with prost
         value = Some(match (number, wire_type) {
-            (1, LEN) => Value::Str(crate::intern::intern(reader.len_delimited()?)?),
+            (1, LEN) => Value::Str(hinted(hint.as_deref_mut(), reader.len_delimited()?)?),
             (2, VARINT) => Value::Bool(reader.varint()? != 0),
             (3, VARINT) => Value::I64(reader.varint()? as i64),
             (4, FIXED64) => Value::F64(f64::from_bits(reader.fixed64()?)),

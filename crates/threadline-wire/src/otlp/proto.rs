@@ -264,7 +264,7 @@ fn decode_group(
             return;
         }
     };
-    let mut scratch = Vec::new();
+    let mut scratch = super::direct::Scratch::default();
     for (s, (scope, spans)) in parts.scopes.into_iter().enumerate() {
         let scope = match merged::<InstrumentationScope>(&scope) {
             Ok(scope) => model::scope_from_proto(scope),

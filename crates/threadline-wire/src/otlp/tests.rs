@@ -221,3 +221,34 @@ fn a_repeated_key_keeps_its_first_position_and_last_value_in_every_batch() {
         );
     }
 }
+
+#[test]
+fn attributes_that_move_between_positions_and_change_values_decode_exactly() {
+    // from span to span, keys move to other positions, values change, and names and values
+    // are equal to, a prefix of or longer than what the previous span had in that place
+    let keys = ["a.key", "b.key", "c.key", "a.key.longer", "a"];
+    let values = ["GET", "POST", "GET", "", "GETS"];
+    let spans: Vec<SpanData> = (0..40_usize)
+        .map(|i| {
+            let mut span = SpanData::new(
+                TraceId(7),
+                SpanId(i as u64 + 1),
+                ["get", "put", "gets"][i % 3],
+            );
+            span.attributes = (0..i % 5 + 1)
+                .map(|j| {
+                    KeyValue::new(
+                        keys[(i + j) % keys.len()],
+                        values[(i * 3 + j) % values.len()],
+                    )
+                })
+                .collect();
+            span
+        })
+        .collect();
+    let body = proto::encode(&spans);
+    // the first batches meet the strings for the first time, later ones find them interned
+    for _ in 0..3 {
+        assert_eq!(proto::decode(&body).unwrap(), spans);
+    }
+}

@@ -313,6 +313,9 @@ impl DiskStore {
             // re-queues compaction requests while the first is busy, and spins doing so
             // (a tenth of the CPU under sustained ingest on two cores)
             .worker_threads(1)
+            // the journal's large values are batches, LZ4 already, and index entries, bloom
+            // filters mostly: compressing them again costs the writer thread and saves nothing
+            .journal_compression(CompressionType::None)
             .open()
             .map_err(|e| failed("cannot open the data directory", e))?;
         let mut buckets = BTreeMap::new();
