@@ -232,6 +232,11 @@ impl<'a> Reader<'a> {
         self.bytes.is_empty()
     }
 
+    /// What is left to read.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     fn byte(&mut self) -> Result<u8, CorruptChunk> {
         let (&first, rest) = self.bytes.split_first().ok_or(CorruptChunk("ends early"))?;
         self.bytes = rest;

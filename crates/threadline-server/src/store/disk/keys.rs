@@ -21,14 +21,23 @@
 //! split into several entries, so that the entries holding chunks that start before `t` all
 //! have a key before `t + ENTRY_SPREAD`.
 //!
-//! An entry's value is, per chunk: `trace_id (16) | seq (8) | start (8) | len | summary`. A
-//! summary is `min duration (8) | max duration (8) | bloom filter` over the spans it covers:
-//! their names, attribute keys and annotation descriptions (what a bare `TagFilter` key
-//! matches) and `key=value` texts of attributes. Tags and span names live only in these
-//! filters, not in postings of their own: the index grows with the chunk count whatever the
-//! tags' cardinality (a request id per span costs nothing extra) and an append writes no key
-//! per tag. The price is that a search by a rare tag or span name checks every summary of
-//! the service in the time range (about 100 ns each).
+//! An entry's key ends with the format of its value, [`FORMAT`]; keys without that byte
+//! (written by earlier versions) are format 1. An entry's value is, per chunk:
+//!
+//! - format 2: `trace_id (16) | latest - start | len | summary`, a summary being `min duration
+//!   | max - min | filter`, varints but for the trace id and the filter: a blocked bloom filter
+//!   of 64-bit words (little-endian), each item setting 4 bits of one word;
+//! - format 1: `trace_id (16) | seq (8) | start (8) | len | summary`, a summary being `min
+//!   duration (8) | max duration (8) | filter`, a bloom filter of a power of two of bits, each
+//!   item setting 4 bits anywhere in it.
+//!
+//! A summary's filter holds the items of the spans it covers: their names, attribute keys and
+//! annotation descriptions (what a bare `TagFilter` key matches) and `key=value` texts of
+//! attributes. Tags and span names live only in these filters, not in postings of their own:
+//! the index grows with the chunk count whatever the tags' cardinality (a request id per span
+//! costs nothing extra) and an append writes no key per tag. The price is that a search by a
+//! rare tag or span name checks every summary of the service in the time range (tens of
+//! nanoseconds each).
 
 use std::fmt::Write as _;
 
@@ -45,8 +54,21 @@ pub(crate) const META_OPERATION: &[u8] = b"Mo";
 pub(crate) const META_REMOTE: &[u8] = b"Mr";
 pub(crate) const CHECKPOINT: &[u8] = b"C";
 
-/// The length of `start | seq` at the end of an index key.
-pub(crate) const TAIL: usize = 8 + 8;
+/// The format of the index entries written now: the last byte of their keys.
+pub(crate) const FORMAT: u8 = 2;
+
+/// The length of `start | seq | format` at the end of an index key.
+pub(crate) const TAIL: usize = 8 + 8 + 1;
+
+/// Bits per item (repeats included) of the filters of service entries, and of entries of
+/// all services. A chunk's spans share most keys and many values, so 5 is 8 or more per
+/// distinct item: about 2% false positives, each costing one trace read. Entries of all
+/// services serve only searches without a service, and take fewer (about 8%).
+pub(crate) const SERVICE_FILTER_BITS: usize = 5;
+pub(crate) const ALL_FILTER_BITS: usize = 3;
+
+/// The most 64-bit words in a filter.
+const MAX_FILTER_WORDS: usize = 128;
 
 /// How far apart (nanoseconds) the starts of the chunks of one index entry may be.
 pub(crate) const ENTRY_SPREAD: u64 = 60_000_000_000;
@@ -65,41 +87,52 @@ pub(crate) fn service_prefix(service: &str) -> Vec<u8> {
     key
 }
 
+/// Appends `start | seq | format` to an index key.
 pub(crate) fn put_tail(key: &mut Vec<u8>, start: u64, seq: u64) {
     key.extend_from_slice(&start.to_be_bytes());
     key.extend_from_slice(&seq.to_be_bytes());
+    key.push(FORMAT);
 }
 
-/// The start at the end of an index key.
-pub(crate) fn parse_tail(key: &[u8]) -> Option<u64> {
-    let tail = key.get(key.len().checked_sub(TAIL)?..)?;
-    Some(u64::from_be_bytes(tail[..8].try_into().ok()?))
+/// The start and the value's format at the end of an index key: `tail` is what follows the
+/// key's prefix.
+pub(crate) fn parse_tail(tail: &[u8]) -> Option<(u64, u8)> {
+    let start = u64::from_be_bytes(tail.get(..8)?.try_into().ok()?);
+    match tail.len() {
+        16 => Some((start, 1)),
+        17 => Some((start, tail[16])),
+        _ => None,
+    }
 }
 
 /// One chunk in an index entry's value.
 pub(crate) struct ChunkRef<'a> {
     pub(crate) trace_id: TraceId,
     pub(crate) start: u64,
-    pub(crate) summary: &'a [u8],
+    pub(crate) summary: Summary<'a>,
 }
 
-/// Appends a chunk to an index entry's value.
+/// Appends a chunk to an index entry's value (of the current format) whose key's start is
+/// `latest`.
 pub(crate) fn put_ref(
     value: &mut Vec<u8>,
     trace_id: TraceId,
-    seq: u64,
+    latest: u64,
     start: u64,
     summary: &[u8],
 ) {
     value.extend_from_slice(&trace_id.0.to_be_bytes());
-    value.extend_from_slice(&seq.to_be_bytes());
-    value.extend_from_slice(&start.to_be_bytes());
+    put_varint(value, latest.saturating_sub(start));
     put_varint(value, summary.len() as u64);
     value.extend_from_slice(summary);
 }
 
-/// The chunks of an index entry's value.
-pub(crate) fn refs(value: &[u8]) -> impl Iterator<Item = Result<ChunkRef<'_>, CorruptChunk>> {
+/// The chunks of an index entry's value, of `format`, whose key's start is `latest`.
+pub(crate) fn refs(
+    value: &[u8],
+    format: u8,
+    latest: u64,
+) -> impl Iterator<Item = Result<ChunkRef<'_>, CorruptChunk>> {
     let mut r = Reader::new(value);
     let mut failed = false;
     std::iter::from_fn(move || {
@@ -108,13 +141,24 @@ pub(crate) fn refs(value: &[u8]) -> impl Iterator<Item = Result<ChunkRef<'_>, Co
         }
         let mut read = || {
             let trace_id = TraceId(u128::from_be_bytes(r.fixed()?));
-            let _seq = r.fixed::<8>()?;
-            let start = u64::from_be_bytes(r.fixed()?);
-            let summary = r.bytes()?;
+            let (start, summary) = match format {
+                1 => {
+                    let _seq = r.fixed::<8>()?;
+                    let start = u64::from_be_bytes(r.fixed()?);
+                    (start, Summary::parse_bits(r.bytes()?))
+                }
+                2 => {
+                    let start = latest
+                        .checked_sub(r.varint()?)
+                        .ok_or(CorruptChunk("chunk start after its entry's"))?;
+                    (start, Summary::parse_words(r.bytes()?))
+                }
+                _ => return Err(CorruptChunk("index entry of an unknown format")),
+            };
             Ok(ChunkRef {
                 trace_id,
                 start,
-                summary,
+                summary: summary.ok_or(CorruptChunk("bad chunk summary"))?,
             })
         };
         let read = read();
@@ -276,30 +320,41 @@ pub(crate) fn name_hash(name: &str) -> u64 {
 const PROBES: u32 = 4;
 
 /// Appends the summary of spans with durations in `[min, max]` and these item hashes
-/// (`count` of them, repeats included) to `out`.
+/// (`count` of them, repeats included) to `out`, with a filter of `bits_per_item`.
 pub(crate) fn put_summary<'a>(
     out: &mut Vec<u8>,
     min: u64,
     max: u64,
     count: usize,
+    bits_per_item: usize,
     hashes: impl Iterator<Item = &'a u64>,
 ) {
-    out.extend_from_slice(&min.to_le_bytes());
-    out.extend_from_slice(&max.to_le_bytes());
-    // 4 bits per item, repeats included (a chunk's spans share most keys and many values, so
-    // that is 6 or more per distinct item: about 5% false positives with 4 probes, each costing
-    // one trace read), a power of two of 8..1024 bytes
-    let bits = (count * 4).next_power_of_two().clamp(64, 8192);
+    put_varint(out, min);
+    put_varint(out, max.saturating_sub(min));
+    let words = (count * bits_per_item)
+        .div_ceil(64)
+        .clamp(1, MAX_FILTER_WORDS);
     let start = out.len();
-    out.resize(start + bits / 8, 0);
+    out.resize(start + words * 8, 0);
     let filter = &mut out[start..];
     for &hash in hashes {
-        for bit in probes(hash, bits) {
-            filter[bit / 8] |= 1 << (bit % 8);
-        }
+        let (word, mask) = block(hash, words);
+        let slot: &mut [u8; 8] = (&mut filter[word * 8..word * 8 + 8])
+            .try_into()
+            .expect("8 bytes");
+        *slot = (u64::from_le_bytes(*slot) | mask).to_le_bytes();
     }
 }
 
+/// The word of a filter of `words` words that an item goes to (from the hash's low half),
+/// and the bits it sets there (4 of 64, from the high half).
+fn block(hash: u64, words: usize) -> (usize, u64) {
+    let word = ((hash & 0xffff_ffff) * words as u64) >> 32;
+    let mask = (0..PROBES).fold(0, |mask, i| mask | 1 << ((hash >> (32 + 6 * i)) & 63));
+    (word as usize, mask)
+}
+
+/// The bit positions of an item in a format-1 filter of `bits` bits.
 fn probes(hash: u64, bits: usize) -> impl Iterator<Item = usize> {
     let h1 = hash;
     let h2 = hash.rotate_left(32) | 1;
@@ -310,11 +365,35 @@ fn probes(hash: u64, bits: usize) -> impl Iterator<Item = usize> {
 pub(crate) struct Summary<'a> {
     pub(crate) min_duration: u64,
     pub(crate) max_duration: u64,
-    filter: &'a [u8],
+    filter: Filter<'a>,
+}
+
+enum Filter<'a> {
+    /// format 1: a power of two of bits
+    Bits(&'a [u8]),
+    /// format 2: 64-bit words
+    Words(&'a [u8]),
 }
 
 impl<'a> Summary<'a> {
-    pub(crate) fn parse(value: &'a [u8]) -> Option<Self> {
+    /// A format-2 summary.
+    fn parse_words(value: &'a [u8]) -> Option<Self> {
+        let mut r = Reader::new(value);
+        let min_duration = r.varint().ok()?;
+        let max_duration = min_duration.checked_add(r.varint().ok()?)?;
+        let filter = r.rest();
+        if filter.is_empty() || !filter.len().is_multiple_of(8) {
+            return None;
+        }
+        Some(Summary {
+            min_duration,
+            max_duration,
+            filter: Filter::Words(filter),
+        })
+    }
+
+    /// A format-1 summary.
+    fn parse_bits(value: &'a [u8]) -> Option<Self> {
         let min_duration = u64::from_le_bytes(value.get(..8)?.try_into().ok()?);
         let max_duration = u64::from_le_bytes(value.get(8..16)?.try_into().ok()?);
         let filter = value.get(16..)?;
@@ -324,15 +403,25 @@ impl<'a> Summary<'a> {
         Some(Summary {
             min_duration,
             max_duration,
-            filter,
+            filter: Filter::Bits(filter),
         })
     }
 
     /// Whether an item with this hash may be among the summarized spans' (false positives
     /// possible, false negatives not).
     pub(crate) fn may_contain(&self, hash: u64) -> bool {
-        let bits = self.filter.len() * 8;
-        probes(hash, bits).all(|bit| self.filter[bit / 8] & (1 << (bit % 8)) != 0)
+        match self.filter {
+            Filter::Words(filter) => {
+                let (word, mask) = block(hash, filter.len() / 8);
+                let word =
+                    u64::from_le_bytes(filter[word * 8..word * 8 + 8].try_into().expect("8 bytes"));
+                word & mask == mask
+            }
+            Filter::Bits(filter) => {
+                let bits = filter.len() * 8;
+                probes(hash, bits).all(|bit| filter[bit / 8] & (1 << (bit % 8)) != 0)
+            }
+        }
     }
 
     /// Whether some summarized span may last within `[min, max]`.
@@ -346,6 +435,12 @@ mod tests {
     use super::*;
     use threadline::{KeyValue, SpanId};
 
+    fn summary_of(hashes: &[u64], bits_per_item: usize) -> Vec<u8> {
+        let mut value = Vec::new();
+        put_summary(&mut value, 5, 9, hashes.len(), bits_per_item, hashes.iter());
+        value
+    }
+
     #[test]
     fn a_summary_contains_what_its_spans_carry() {
         let mut span = SpanData::new(TraceId(1), SpanId(1), "get");
@@ -354,14 +449,13 @@ mod tests {
             .push(KeyValue::new("http.status_code", 200i64));
         let mut hashes = Vec::new();
         span_hashes(&span, &mut String::new(), &mut hashes);
-        let mut value = Vec::new();
-        put_summary(&mut value, 5, 9, hashes.len(), hashes.iter());
-        let summary = Summary::parse(&value).unwrap();
+        let value = summary_of(&hashes, SERVICE_FILTER_BITS);
+        let summary = Summary::parse_words(&value).unwrap();
         let tags =
             TagFilter::parse_zipkin("http.method=GET and http.status_code=200 and http.method");
         assert!(tags.iter().all(|t| summary.may_contain(tag_hash(t))));
         assert!(summary.may_contain(name_hash("get")));
-        // with 64 bits and 6 items a miss is certain for most other items: check a few
+        // one word with at most 24 of its 64 bits set: most other items miss
         let misses = (0..20)
             .filter(|i| !summary.may_contain(name_hash(&format!("other {i}"))))
             .count();
@@ -370,26 +464,79 @@ mod tests {
     }
 
     #[test]
+    fn filters_answer_false_positives_at_the_rate_their_size_is_for() {
+        // a chunk of 8 spans: 100 distinct items, 216 with repeats
+        let items: Vec<u64> = (0..216)
+            .map(|i| name_hash(&format!("item {}", i % 100)))
+            .collect();
+        for (bits, most) in [(SERVICE_FILTER_BITS, 30), (ALL_FILTER_BITS, 100)] {
+            let value = summary_of(&items, bits);
+            let summary = Summary::parse_words(&value).unwrap();
+            assert!(items.iter().all(|h| summary.may_contain(*h)));
+            let positives = (0..1000)
+                .filter(|i| summary.may_contain(name_hash(&format!("absent {i}"))))
+                .count();
+            assert!(
+                positives <= most,
+                "{bits} bits per item: {positives} of 1000"
+            );
+        }
+    }
+
+    #[test]
     fn tails_refs_and_meta_keys_parse_back() {
         let mut key = service_prefix("web\0x");
         assert_eq!(key, b"Sweb\x01x\0");
+        let prefix = key.len();
         put_tail(&mut key, 7, 3);
-        assert_eq!(parse_tail(&key), Some(7));
+        assert_eq!(parse_tail(&key[prefix..]), Some((7, FORMAT)));
+        // keys written before the format byte existed
+        assert_eq!(parse_tail(&key[prefix..key.len() - 1]), Some((7, 1)));
+        assert_eq!(parse_tail(&key[prefix + 2..]), None);
+        let summary = summary_of(&[name_hash("a")], SERVICE_FILTER_BITS);
         let mut value = Vec::new();
-        put_ref(&mut value, TraceId(9), 1, 5, b"ab");
-        put_ref(&mut value, TraceId(10), 2, 6, b"");
-        let parsed: Vec<_> = refs(&value)
-            .map(|r| r.map(|r| (r.trace_id, r.start, r.summary.to_vec())))
-            .collect::<Result<_, _>>()
-            .unwrap();
+        put_ref(&mut value, TraceId(9), 8, 5, &summary);
+        put_ref(&mut value, TraceId(10), 8, 8, &summary);
+        let parsed = |value: &[u8], format, latest| {
+            refs(value, format, latest)
+                .map(|r| {
+                    r.map(|r| {
+                        (
+                            r.trace_id,
+                            r.start,
+                            r.summary.min_duration,
+                            r.summary.max_duration,
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
         assert_eq!(
-            parsed,
-            [
-                (TraceId(9), 5, b"ab".to_vec()),
-                (TraceId(10), 6, Vec::new())
-            ]
+            parsed(&value, FORMAT, 8).unwrap(),
+            [(TraceId(9), 5, 5, 9), (TraceId(10), 8, 5, 9)]
         );
-        assert!(refs(&value[..value.len() - 1]).any(|r| r.is_err()));
+        assert!(parsed(&value[..value.len() - 1], FORMAT, 8).is_err());
+        // a chunk starting after its entry's latest start
+        assert!(parsed(&value, FORMAT, 2).is_err());
+        assert!(parsed(&value, FORMAT + 1, 8).is_err());
+        // an entry as earlier versions wrote it: fixed-width fields and a power-of-two filter
+        let mut old = Vec::new();
+        old.extend_from_slice(&TraceId(11).0.to_be_bytes());
+        old.extend_from_slice(&4_u64.to_be_bytes());
+        old.extend_from_slice(&6_u64.to_be_bytes());
+        old.push(16 + 8);
+        old.extend_from_slice(&2_u64.to_le_bytes());
+        old.extend_from_slice(&3_u64.to_le_bytes());
+        let mut filter = [0_u8; 8];
+        for bit in probes(name_hash("a"), 64) {
+            filter[bit / 8] |= 1 << (bit % 8);
+        }
+        old.extend_from_slice(&filter);
+        let chunk = refs(&old, 1, 99).next().unwrap().unwrap();
+        assert_eq!((chunk.trace_id, chunk.start), (TraceId(11), 6));
+        assert!(chunk.summary.may_last(3, 3) && !chunk.summary.may_last(4, 5));
+        assert!(chunk.summary.may_contain(name_hash("a")));
+        assert!(parsed(&old[..old.len() - 1], 1, 99).is_err());
         let parsed = parse_meta(&meta_operation_key("web", "get /", 2)).unwrap();
         assert_eq!(parsed, ("web".to_string(), "get /".to_string(), 2));
         let parsed = parse_meta(&meta_service_key("db")).unwrap();

@@ -16,12 +16,13 @@
 //! chunk (span durations, and a bloom filter of span names, tag keys and `key=value` pairs)
 //! that searches check before loading a trace. A batch of 512 spans thus writes about one key
 //! per trace plus one per service. Services, operations and remote services are a few keys
-//! per bucket, cached in memory.
+//! per bucket, cached in memory. Index entries written before their format changed keep
+//! their own format, which the key says; both read alike.
 //!
 //! Span names and tags have no postings of their own, so the index stays the same size
 //! whatever the tags' cardinality (a request id per span costs nothing); the price is that a
 //! search by a rare name or tag checks the summaries of every chunk of the service in the
-//! time range, about 100 ns each.
+//! time range, tens of nanoseconds each.
 //!
 //! Chunks go to the *bucket* of the time they arrive: a pair of keyspaces (data and index)
 //! per bucket width (a day for a retention of two days or more, an hour for two hours or
@@ -641,7 +642,7 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
             trace_id,
             seq,
             start,
-            summary: summary(chunk, &spans_hashes, |_| true),
+            summary: summary(chunk, &spans_hashes, keys::ALL_FILTER_BITS, |_| true),
         });
         let mut services: Vec<&str> = chunk.iter().map(|s| &*s.resource.service_name).collect();
         services.sort_unstable();
@@ -658,7 +659,7 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
                 trace_id,
                 seq,
                 start,
-                summary: summary(chunk, &spans_hashes, of_service),
+                summary: summary(chunk, &spans_hashes, keys::SERVICE_FILTER_BITS, of_service),
             });
         }
         for span in chunk {
@@ -784,9 +785,9 @@ fn push_entries(entries: &mut Vec<(Vec<u8>, Vec<u8>)>, prefix: &[u8], mut refs: 
         let first_seq = run.iter().map(|r| r.seq).min().unwrap_or(first.seq);
         let mut key = prefix.to_vec();
         keys::put_tail(&mut key, latest, first_seq);
-        let mut value = Vec::with_capacity(run.iter().map(|r| 34 + r.summary.len()).sum::<usize>());
+        let mut value = Vec::with_capacity(run.iter().map(|r| 24 + r.summary.len()).sum::<usize>());
         for r in run {
-            keys::put_ref(&mut value, r.trace_id, r.seq, r.start, &r.summary);
+            keys::put_ref(&mut value, r.trace_id, latest, r.start, &r.summary);
         }
         entries.push((key, value));
     }
@@ -804,10 +805,11 @@ impl SpanHashes<'_> {
     }
 }
 
-/// The summary of the chunk's spans that `include` selects.
+/// The summary of the chunk's spans that `include` selects, with a filter of `bits_per_item`.
 fn summary(
     chunk: &[&SpanData],
     hashes: &SpanHashes<'_>,
+    bits_per_item: usize,
     include: impl Fn(&SpanData) -> bool,
 ) -> Vec<u8> {
     let (mut min, mut max, mut count) = (u64::MAX, 0, 0);
@@ -825,7 +827,7 @@ fn summary(
         .enumerate()
         .filter(|(_, span)| include(span))
         .flat_map(|(i, _)| hashes.of(i));
-    keys::put_summary(&mut value, min, max, count, included);
+    keys::put_summary(&mut value, min, max, count, bits_per_item, included);
     value
 }
 
@@ -1101,20 +1103,20 @@ impl Shared {
         let mut seen: HashSet<TraceId> = HashSet::new();
         let mut batches = Batches::default();
         let upper = max.saturating_add(keys::ENTRY_SPREAD);
-        self.scan_newest_first(&plan.prefix, min, upper, |latest, value| {
+        self.scan_newest_first(&plan.prefix, min, upper, |latest, format, value| {
             // a trace starts no later than any of its chunks, and the chunks of this entry
             // and those after it start at `latest` or before: once `limit` traces are found
             // that start at `latest` or after, nothing further can displace them
             if found.len() >= query.limit && found.last().is_some_and(|(last, _)| *last >= latest) {
                 return Ok(false);
             }
-            for chunk in keys::refs(value) {
+            for chunk in keys::refs(value, format, latest) {
                 let chunk = chunk.map_err(|e| failed("cannot read the index", e))?;
                 // a trace is found through its chunks that start within the range
                 if chunk.start < min || chunk.start > max || seen.contains(&chunk.trace_id) {
                     continue;
                 }
-                if !Summary::parse(chunk.summary).is_some_and(|s| plan.admits(&s)) {
+                if !plan.admits(&chunk.summary) {
                     continue;
                 }
                 seen.insert(chunk.trace_id);
@@ -1137,14 +1139,15 @@ impl Shared {
         Ok(found.into_iter().map(|(_, spans)| spans).collect())
     }
 
-    /// Calls `visit(latest start, value)` for the index entries under `prefix` whose key's
-    /// start is within `[min, max]`, latest first across all buckets, until it returns false.
+    /// Calls `visit(latest start, format, value)` for the index entries under `prefix` whose
+    /// key's start is within `[min, max]`, latest first across all buckets, until it returns
+    /// false.
     fn scan_newest_first(
         &self,
         prefix: &[u8],
         min: u64,
         max: u64,
-        mut visit: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
+        mut visit: impl FnMut(u64, u8, &[u8]) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
         let mut low = prefix.to_vec();
         low.extend_from_slice(&min.to_be_bytes());
@@ -1184,10 +1187,10 @@ impl Shared {
                 return Ok(());
             };
             heads[best] = read(iterators[best].next())?;
-            let Some(latest) = keys::parse_tail(&key) else {
+            let Some((latest, format)) = key.get(prefix.len()..).and_then(keys::parse_tail) else {
                 continue;
             };
-            if !visit(latest, &value)? {
+            if !visit(latest, format, &value)? {
                 return Ok(());
             }
         }
@@ -1198,8 +1201,8 @@ impl Shared {
         let mut seen = HashSet::new();
         if start <= end {
             let upper = end.saturating_add(keys::ENTRY_SPREAD);
-            self.scan_newest_first(&[keys::ALL], start, upper, |_, value| {
-                for chunk in keys::refs(value) {
+            self.scan_newest_first(&[keys::ALL], start, upper, |latest, format, value| {
+                for chunk in keys::refs(value, format, latest) {
                     let chunk = chunk.map_err(|e| failed("cannot read the index", e))?;
                     if (start..=end).contains(&chunk.start) && seen.insert(chunk.trace_id) {
                         traces.push(chunk.trace_id);

@@ -242,3 +242,55 @@ fn chunks_stored_under_their_own_key_read_next_to_pointers_into_batches() {
         .unwrap();
     assert!(store.trace(TraceId(8)).is_err());
 }
+
+#[test]
+fn index_entries_of_the_earlier_format_are_searched_with_the_current_ones() {
+    let (store, _dir) = open_temp();
+    let now = super::now_unix_nano();
+    let mut get = span(7, 1, "web", "get", 100, 50);
+    get.attributes.push(KeyValue::new("http.method", "GET"));
+    store.append_received_at(vec![get], now).unwrap();
+    // trace 9, later, as earlier versions indexed it: an entry of service "web" whose key
+    // ends with `start | seq` and whose chunk summary has fixed-width durations and a
+    // power-of-two filter (all bits set: it may hold anything)
+    let old = span(9, 2, "web", "post", 200, 20);
+    let mut encoded = Vec::new();
+    super::codec::encode_chunk(TraceId(9), &[&old], &mut encoded);
+    let bucket = store.shared.bucket_for(now).unwrap();
+    bucket
+        .data
+        .insert(
+            super::keys::data_key(TraceId(9), 1),
+            super::compress(&encoded),
+        )
+        .unwrap();
+    let start = 200 * MS;
+    let mut key = super::keys::service_prefix("web");
+    key.extend_from_slice(&start.to_be_bytes());
+    key.extend_from_slice(&1_u64.to_be_bytes());
+    let mut value = Vec::new();
+    value.extend_from_slice(&9_u128.to_be_bytes());
+    value.extend_from_slice(&1_u64.to_be_bytes());
+    value.extend_from_slice(&start.to_be_bytes());
+    value.push(16 + 8);
+    value.extend_from_slice(&(20 * MS).to_le_bytes());
+    value.extend_from_slice(&(20 * MS).to_le_bytes());
+    value.extend_from_slice(&[0xff; 8]);
+    bucket.index.insert(key, value).unwrap();
+    let search = |span_name: Option<&str>, min_duration_ms: Option<u64>| {
+        let query = TraceQuery {
+            service: Some("web".into()),
+            span_name: span_name.map(Into::into),
+            min_duration_nanos: min_duration_ms.map(|ms| ms * MS),
+            start_max_unix_nano: 1_000 * MS,
+            ..TraceQuery::default()
+        };
+        ids(&store.find_traces(&query).unwrap())
+    };
+    // newest first across both formats
+    assert_eq!(search(None, None), [9, 7]);
+    assert_eq!(search(Some("post"), None), [9]);
+    assert_eq!(search(Some("get"), None), [7]);
+    // the old summary's durations are read: 20 ms is too short
+    assert_eq!(search(None, Some(30)), [7]);
+}
