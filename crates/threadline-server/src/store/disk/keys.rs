@@ -264,14 +264,47 @@ pub(crate) fn parse_meta(key: &[u8]) -> Result<(String, String, u8), CorruptChun
 const SEED_KEY: u64 = 0x006b_6579;
 const SEED_NAME: u64 = 0x6e61_6d65;
 
+/// Positions that keep a key's hash in [`KeyHashes`].
+const KEY_HASHES: usize = 16;
+
+/// The hash of the key last met at each attribute position, by the key's address: spans
+/// from one instrumentation carry the same keys in the same order, and decoded keys are
+/// shared strings. Only valid while the spans it met are alive (an address is that of one
+/// string only as long as that string lives): keep one per batch.
+#[derive(Default)]
+pub(crate) struct KeyHashes([(usize, usize, u64); KEY_HASHES]);
+
+impl KeyHashes {
+    fn of(&mut self, position: usize, key: &str) -> u64 {
+        let Some(slot) = self.0.get_mut(position) else {
+            return xxh3_64_with_seed(key.as_bytes(), SEED_KEY);
+        };
+        // two strings alive at one address with one length are the same bytes
+        let address = (key.as_ptr() as usize, key.len());
+        if (slot.0, slot.1) != address {
+            *slot = (
+                address.0,
+                address.1,
+                xxh3_64_with_seed(key.as_bytes(), SEED_KEY),
+            );
+        }
+        slot.2
+    }
+}
+
 /// The hashes a span contributes to a summary, appended to `out`: its name, each attribute
 /// key and annotation description, each attribute's `key=value` (the value hashed with the
 /// key's hash as seed, so no text is assembled). `text` is a reusable buffer for values that
 /// are not strings.
-pub(crate) fn span_hashes(span: &SpanData, text: &mut String, out: &mut Vec<u64>) {
+pub(crate) fn span_hashes(
+    span: &SpanData,
+    keys: &mut KeyHashes,
+    text: &mut String,
+    out: &mut Vec<u64>,
+) {
     out.push(name_hash(&span.name));
-    for kv in &span.attributes {
-        let key = xxh3_64_with_seed(kv.key.as_bytes(), SEED_KEY);
+    for (position, kv) in span.attributes.iter().enumerate() {
+        let key = keys.of(position, &kv.key);
         out.push(key);
         // the text `Value`'s Display gives, which is what a query's value is compared with
         let value = match &kv.value {
@@ -448,7 +481,12 @@ mod tests {
         span.attributes
             .push(KeyValue::new("http.status_code", 200i64));
         let mut hashes = Vec::new();
-        span_hashes(&span, &mut String::new(), &mut hashes);
+        span_hashes(
+            &span,
+            &mut KeyHashes::default(),
+            &mut String::new(),
+            &mut hashes,
+        );
         let value = summary_of(&hashes, SERVICE_FILTER_BITS);
         let summary = Summary::parse_words(&value).unwrap();
         let tags =
@@ -461,6 +499,36 @@ mod tests {
             .count();
         assert!(misses > 10, "{misses}");
         assert!(summary.may_last(9, 100) && summary.may_last(0, 5) && !summary.may_last(10, 20));
+    }
+
+    #[test]
+    fn key_hashes_remembered_by_position_are_those_of_the_keys_there() {
+        // keys move between positions, some shared (one copy for all spans), some owned
+        let shared = ["http.method", "http.route", "user.id"];
+        let spans: Vec<SpanData> = (0..12_usize)
+            .map(|i| {
+                let mut span = SpanData::new(TraceId(1), SpanId(i as u64 + 1), "op");
+                for j in 0..3 {
+                    span.attributes
+                        .push(KeyValue::new(shared[(i / 2 + j) % 3], "v"));
+                }
+                span.attributes
+                    .insert(i % 4, KeyValue::new(format!("owned.{}", i % 2), "v"));
+                span
+            })
+            .collect();
+        let mut remembered = KeyHashes::default();
+        for span in &spans {
+            let (mut once, mut fresh) = (Vec::new(), Vec::new());
+            span_hashes(span, &mut remembered, &mut String::new(), &mut once);
+            span_hashes(
+                span,
+                &mut KeyHashes::default(),
+                &mut String::new(),
+                &mut fresh,
+            );
+            assert_eq!(once, fresh);
+        }
     }
 
     #[test]

@@ -612,7 +612,13 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
     let mut hashes: Vec<u64> = Vec::new();
     let mut offsets: Vec<usize> = Vec::new();
     let mut all_refs = Vec::with_capacity(grouped.len());
-    let mut service_refs: HashMap<&str, Vec<Ref>, FastHash> = HashMap::default();
+    // the batch's services, first seen first, and the refs of each
+    let mut services = Services::default();
+    let mut service_refs: Vec<Vec<Ref>> = Vec::new();
+    // each span of the chunk's service, as an index into `services`, and those distinct
+    let mut span_services: Vec<usize> = Vec::new();
+    let mut chunk_services: Vec<usize> = Vec::new();
+    let mut key_hashes = keys::KeyHashes::default();
     for (offset, chunk) in grouped.iter().enumerate() {
         let seq = first_seq + offset as u64;
         let trace_id = chunk[0].trace_id;
@@ -629,9 +635,11 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
             .unwrap_or(0);
         hashes.clear();
         offsets.clear();
+        span_services.clear();
         for span in chunk {
             offsets.push(hashes.len());
-            keys::span_hashes(span, &mut text, &mut hashes);
+            keys::span_hashes(span, &mut key_hashes, &mut text, &mut hashes);
+            span_services.push(services.index_of(span));
         }
         offsets.push(hashes.len());
         let spans_hashes = SpanHashes {
@@ -644,18 +652,22 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
             start,
             summary: summary(chunk, &spans_hashes, keys::ALL_FILTER_BITS, |_| true),
         });
-        let mut services: Vec<&str> = chunk.iter().map(|s| &*s.resource.service_name).collect();
-        services.sort_unstable();
-        services.dedup();
-        for service in services {
-            let of_service = |s: &SpanData| &*s.resource.service_name == service;
+        chunk_services.clone_from(&span_services);
+        chunk_services.sort_unstable();
+        chunk_services.dedup();
+        for &service in &chunk_services {
+            let of_service = |i: usize| span_services[i] == service;
             let start = chunk
                 .iter()
-                .filter(|s| of_service(s))
-                .map(|s| s.start_time_unix_nano)
+                .enumerate()
+                .filter(|(i, _)| of_service(*i))
+                .map(|(_, s)| s.start_time_unix_nano)
                 .min()
                 .unwrap_or(0);
-            service_refs.entry(service).or_default().push(Ref {
+            if service_refs.len() <= service {
+                service_refs.resize_with(service + 1, Vec::new);
+            }
+            service_refs[service].push(Ref {
                 trace_id,
                 seq,
                 start,
@@ -710,10 +722,45 @@ fn prepare(spans: &[SpanData], next_seq: &AtomicU64, bucket: &Bucket) -> Prepare
     });
     drop(meta);
     push_entries(&mut prepared.entries, &[keys::ALL], all_refs);
-    for (service, refs) in service_refs {
+    for (service, refs) in services.names.iter().zip(service_refs) {
         push_entries(&mut prepared.entries, &keys::service_prefix(service), refs);
     }
     prepared
+}
+
+/// The services of a batch's spans, each once, in the order first seen.
+#[derive(Default)]
+struct Services<'a> {
+    names: Vec<&'a str>,
+    /// (resource, index of its service): a batch's spans share a few resources
+    resources: Vec<(&'a Arc<threadline::Resource>, usize)>,
+}
+
+impl<'a> Services<'a> {
+    fn index_of(&mut self, span: &'a SpanData) -> usize {
+        if let Some((_, index)) = self
+            .resources
+            .iter()
+            .find(|(resource, _)| Arc::ptr_eq(resource, &span.resource))
+        {
+            return *index;
+        }
+        let name = &*span.resource.service_name;
+        let index = self
+            .names
+            .iter()
+            .position(|n| *n == name)
+            .unwrap_or_else(|| {
+                self.names.push(name);
+                self.names.len() - 1
+            });
+        // a batch decoded from an exporter has one resource per group; many spans with
+        // resources of their own (a batch assembled elsewhere) just miss this cache
+        if self.resources.len() < 64 {
+            self.resources.push((&span.resource, index));
+        }
+        index
+    }
 }
 
 /// `encoded` in LZ4 with its size first (what `decompress_size_prepended` reads).
@@ -805,16 +852,17 @@ impl SpanHashes<'_> {
     }
 }
 
-/// The summary of the chunk's spans that `include` selects, with a filter of `bits_per_item`.
+/// The summary of the chunk's spans that `include` selects (by their index in the chunk),
+/// with a filter of `bits_per_item`.
 fn summary(
     chunk: &[&SpanData],
     hashes: &SpanHashes<'_>,
     bits_per_item: usize,
-    include: impl Fn(&SpanData) -> bool,
+    include: impl Fn(usize) -> bool,
 ) -> Vec<u8> {
     let (mut min, mut max, mut count) = (u64::MAX, 0, 0);
     for (i, span) in chunk.iter().enumerate() {
-        if include(span) {
+        if include(i) {
             let duration = span.duration_nanos();
             min = min.min(duration);
             max = max.max(duration);
@@ -822,11 +870,9 @@ fn summary(
         }
     }
     let mut value = Vec::with_capacity(16 + count / 2);
-    let included = chunk
-        .iter()
-        .enumerate()
-        .filter(|(_, span)| include(span))
-        .flat_map(|(i, _)| hashes.of(i));
+    let included = (0..chunk.len())
+        .filter(|&i| include(i))
+        .flat_map(|i| hashes.of(i));
     keys::put_summary(&mut value, min, max, count, bits_per_item, included);
     value
 }
