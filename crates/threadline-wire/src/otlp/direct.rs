@@ -239,9 +239,16 @@ fn attribute(bytes: &[u8], scratch: &mut Scratch) -> Option<()> {
     let out = &mut scratch.attributes;
     let position = out.len();
     let key = hinted(scratch.keys.get_mut(position), key)?;
-    let Some(value) = any_value(value.unwrap_or(&[]), scratch.values.get_mut(position))? else {
+    let Some(value) = any_value(value.unwrap_or(&[]))? else {
         // validated like the prost path does, then left out
         return Some(());
+    };
+    let value = match value {
+        Scalar::Str(bytes) => Value::Str(hinted(scratch.values.get_mut(position), bytes)?),
+        Scalar::Bool(b) => Value::Bool(b),
+        Scalar::I64(i) => Value::I64(i),
+        Scalar::F64(f) => Value::F64(f),
+        Scalar::Bytes(bytes) => Value::Bytes(bytes.to_vec()),
     };
     match out
         .iter_mut()
@@ -263,25 +270,38 @@ fn same_key(a: &Str, b: &Str) -> bool {
     }
 }
 
-/// A scalar `AnyValue`; `Some(None)` when it holds no value. Arrays, key-value lists and
-/// string indexes are left to prost. A string value is hinted by `hint`.
-fn any_value(bytes: &[u8], mut hint: Option<&mut Option<&'static str>>) -> Option<Option<Value>> {
+/// A scalar `AnyValue` as read, converted to a [`Value`] only once it is known to be kept
+/// (building the value in place rather than moving it through an `Option` is measurably
+/// cheaper).
+enum Scalar<'a> {
+    Str(&'a [u8]),
+    Bool(bool),
+    I64(i64),
+    F64(f64),
+    Bytes(&'a [u8]),
+}
+
+/// A scalar `AnyValue`; `Some(None)` when it holds no value. Arrays, key-value lists, string
+/// indexes and a value given twice (whose members prost checks one by one) are left to prost.
+fn any_value(bytes: &[u8]) -> Option<Option<Scalar<'_>>> {
     let mut reader = Reader::new(bytes);
     let mut value = None;
     while let Some((number, wire_type)) = reader.key()? {
-        // the last member of the oneof given wins, as with prost
-        value = Some(match (number, wire_type) {
-            (1, LEN) => Value::Str(hinted(hint.as_deref_mut(), reader.len_delimited()?)?),
-            (2, VARINT) => Value::Bool(reader.varint()? != 0),
-            (3, VARINT) => Value::I64(reader.varint()? as i64),
-            (4, FIXED64) => Value::F64(f64::from_bits(reader.fixed64()?)),
-            (7, LEN) => Value::Bytes(reader.len_delimited()?.to_vec()),
+        let scalar = match (number, wire_type) {
+            (1, LEN) => Scalar::Str(reader.len_delimited()?),
+            (2, VARINT) => Scalar::Bool(reader.varint()? != 0),
+            (3, VARINT) => Scalar::I64(reader.varint()? as i64),
+            (4, FIXED64) => Scalar::F64(f64::from_bits(reader.fixed64()?)),
+            (7, LEN) => Scalar::Bytes(reader.len_delimited()?),
             (1..=8, _) => return None,
             (_, wire_type) => {
                 reader.skip(wire_type)?;
                 continue;
             }
-        });
+        };
+        if value.replace(scalar).is_some() {
+            return None;
+        }
     }
     Some(value)
 }

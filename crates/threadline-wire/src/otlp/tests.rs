@@ -252,3 +252,35 @@ fn attributes_that_move_between_positions_and_change_values_decode_exactly() {
         assert_eq!(proto::decode(&body).unwrap(), spans);
     }
 }
+
+#[test]
+fn an_attribute_value_given_twice_follows_prost() {
+    fn field(number: u8, bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![number << 3 | 2, bytes.len() as u8];
+        out.extend_from_slice(bytes);
+        out
+    }
+    // a request of one span whose one attribute's `AnyValue` holds `members`
+    let body = |members: &[u8]| {
+        let attribute = [field(1, b"k"), field(2, members)].concat();
+        let span = [
+            field(1, &[1; 16]),
+            field(2, &[2; 8]),
+            field(5, b"op"),
+            field(9, &attribute),
+        ]
+        .concat();
+        field(1, &field(2, &field(2, &span)))
+    };
+    // the last member wins
+    let string_then_int = [field(1, b"text"), vec![3 << 3, 7]].concat();
+    let decoded = proto::decode(&body(&string_then_int)).unwrap();
+    assert_eq!(decoded[0].attributes, [KeyValue::new("k", 7_i64)]);
+    let int_then_string = [vec![3 << 3, 7], field(1, b"text")].concat();
+    let decoded = proto::decode(&body(&int_then_string)).unwrap();
+    assert_eq!(decoded[0].attributes, [KeyValue::new("k", "text")]);
+    // every member is checked, the overwritten one too
+    let bad_string_then_int = [field(1, b"\xff"), vec![3 << 3, 7]].concat();
+    let error = proto::decode(&body(&bad_string_then_int)).unwrap_err();
+    assert!(error.to_string().contains("UTF-8"), "{error}");
+}
