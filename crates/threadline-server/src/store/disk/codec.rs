@@ -8,15 +8,23 @@
 //! referred to by index.
 //!
 //! ```text
-//! chunk     = version(1) trace_id(16 LE) n_resources resource* n_spans span*
+//! chunk     = version(1) trace_id(16 LE) table_offset(4 LE) body table
+//! body      = n_resources resource* n_spans span*
 //! resource  = service_name n_attrs kv*
 //! span      = span_id(8 LE) parent(8 LE, 0 for none) flags(1) kind(1) start end_delta(zigzag)
-//!             name resource_index scope n_attrs kv* n_annotations annotation*
+//!             name:text resource_index scope:text n_attrs kv* n_annotations annotation*
 //!             n_message_events message_event* n_links link* [status] [stack_trace]
 //!             [trace_state] dropped(4 varints)
-//! kv        = key value
+//! kv        = key:text value
 //! value     = 0 str | 1 zigzag | 2 f64(8 LE) | 3 (false) | 4 (true) | 5 n value* | 6 bytes
+//! table     = n_strings str*
+//! text      = varint t: t even, the string at t / 2 in the table; t odd, (t - 1) / 2 bytes
 //! ```
+//!
+//! Attribute keys, span names and scopes repeat from span to span, so they are written once
+//! per chunk, in the table after the body (`table_offset` is the body's length), and referred
+//! to by index. Version 1, written by earlier versions, has no table and no offset: a `text`
+//! there is a string like any other.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -26,7 +34,104 @@ use threadline::{
     SpanData, SpanId, SpanKind, Status, StatusCode, TraceId, TraceState, Value,
 };
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+
+/// The most strings in a chunk's table (more are written inline), and the longest string it
+/// takes.
+const TABLE_STRINGS: usize = SLOTS * 3 / 4;
+const TABLE_LEN: usize = 64;
+/// Attribute positions that remember their key's table index, then the name's and scope's.
+const HINTS: usize = 16;
+const NAME_HINT: usize = HINTS;
+const SCOPE_HINT: usize = HINTS + 1;
+
+/// The table of a chunk being encoded.
+struct Table<'a> {
+    strings: Vec<&'a str>,
+    /// The table index last written at each attribute position, and for names and scopes:
+    /// spans from one instrumentation carry the same keys in the same order, and decoded
+    /// keys are shared strings, so an address compare finds most.
+    hints: [u32; HINTS + 2],
+    /// Table indexes by a hash of the string's ends, open addressing: what the hints miss is
+    /// found in about one compare.
+    slots: [u32; SLOTS],
+}
+
+const SLOTS: usize = 128;
+const EMPTY: u32 = u32::MAX;
+
+impl<'a> Table<'a> {
+    fn new() -> Self {
+        Table {
+            strings: Vec::new(),
+            hints: [EMPTY; HINTS + 2],
+            slots: [EMPTY; SLOTS],
+        }
+    }
+
+    /// Writes `text` as a `text`: a table index, or inline.
+    fn put(&mut self, out: &mut Vec<u8>, text: &'a str, hint: Option<usize>) {
+        match self.index(text, hint) {
+            Some(index) => put_varint(out, (index as u64) << 1),
+            None => {
+                put_varint(out, (text.len() as u64) << 1 | 1);
+                out.extend_from_slice(text.as_bytes());
+            }
+        }
+    }
+
+    fn index(&mut self, text: &'a str, hint: Option<usize>) -> Option<usize> {
+        if text.len() > TABLE_LEN {
+            return None;
+        }
+        let hinted = hint
+            .and_then(|h| self.hints.get(h))
+            .copied()
+            .unwrap_or(EMPTY);
+        if let Some(found) = self.strings.get(hinted as usize) {
+            // two strings alive at one address with one length are the same bytes
+            if found.as_ptr() == text.as_ptr() && found.len() == text.len() {
+                return Some(hinted as usize);
+            }
+        }
+        let mut slot = slot_of(text.as_bytes());
+        let index = loop {
+            match self.strings.get(self.slots[slot] as usize) {
+                Some(found) if *found == text => break self.slots[slot] as usize,
+                // the table stays under 3/4 of the slots, so an empty one comes
+                Some(_) => slot = (slot + 1) % SLOTS,
+                None if self.strings.len() < TABLE_STRINGS => {
+                    self.strings.push(text);
+                    self.slots[slot] = (self.strings.len() - 1) as u32;
+                    break self.strings.len() - 1;
+                }
+                None => return None,
+            }
+        };
+        if let Some(hint) = hint.and_then(|h| self.hints.get_mut(h)) {
+            *hint = index as u32;
+        }
+        Some(index)
+    }
+}
+
+/// The slot of a string in [`Table::slots`]: a hash of its length and of up to 8 bytes at
+/// each end.
+fn slot_of(bytes: &[u8]) -> usize {
+    let len = bytes.len();
+    let (head, tail) = match (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+        (Some(head), Some(tail)) => (u64::from_le_bytes(*head), u64::from_le_bytes(*tail)),
+        _ => match (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+            (Some(head), Some(tail)) => (
+                u64::from(u32::from_le_bytes(*head)),
+                u64::from(u32::from_le_bytes(*tail)),
+            ),
+            _ => (bytes.iter().fold(0, |word, b| word << 8 | u64::from(*b)), 0),
+        },
+    };
+    let mixed = head ^ tail.rotate_left(29) ^ len as u64;
+    (mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOTS.trailing_zeros())) as usize
+}
 
 const FLAG_PARENT_REMOTE: u8 = 1;
 const FLAG_STATUS: u8 = 2;
@@ -43,6 +148,10 @@ pub(crate) struct CorruptChunk(pub(crate) &'static str);
 pub(crate) fn encode_chunk(trace_id: TraceId, spans: &[&SpanData], out: &mut Vec<u8>) {
     out.push(VERSION);
     out.extend_from_slice(&trace_id.0.to_le_bytes());
+    let offset_at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let body_start = out.len();
+    let mut table = Table::new();
     // resources by pointer first, then by value: batches usually share one Arc per resource
     let mut resources: Vec<&Arc<Resource>> = Vec::new();
     let mut resource_of = Vec::with_capacity(spans.len());
@@ -60,15 +169,22 @@ pub(crate) fn encode_chunk(trace_id: TraceId, spans: &[&SpanData], out: &mut Vec
     put_varint(out, resources.len() as u64);
     for resource in &resources {
         put_str(out, &resource.service_name);
-        put_attributes(out, &resource.attributes);
+        put_attributes(out, &resource.attributes, &mut table, false);
     }
     put_varint(out, spans.len() as u64);
     for (span, resource) in spans.iter().zip(resource_of) {
-        encode_span(span, resource, out);
+        encode_span(span, resource, &mut table, out);
+    }
+    // a chunk is at most a request body: far below 4 GiB
+    let body_len = u32::try_from(out.len() - body_start).unwrap_or(u32::MAX);
+    out[offset_at..body_start].copy_from_slice(&body_len.to_le_bytes());
+    put_varint(out, table.strings.len() as u64);
+    for text in &table.strings {
+        put_str(out, text);
     }
 }
 
-fn encode_span(span: &SpanData, resource: usize, out: &mut Vec<u8>) {
+fn encode_span<'a>(span: &'a SpanData, resource: usize, table: &mut Table<'a>, out: &mut Vec<u8>) {
     out.extend_from_slice(&span.span_id.0.to_le_bytes());
     out.extend_from_slice(&span.parent_span_id.map_or(0, |p| p.0).to_le_bytes());
     let mut flags = 0;
@@ -97,15 +213,15 @@ fn encode_span(span: &SpanData, resource: usize, out: &mut Vec<u8>) {
                 .wrapping_sub(span.start_time_unix_nano) as i64,
         ),
     );
-    put_str(out, &span.name);
+    table.put(out, &span.name, Some(NAME_HINT));
     put_varint(out, resource as u64);
-    put_str(out, &span.scope);
-    put_attributes(out, &span.attributes);
+    table.put(out, &span.scope, Some(SCOPE_HINT));
+    put_attributes(out, &span.attributes, table, true);
     put_varint(out, span.annotations.len() as u64);
     for annotation in &span.annotations {
         put_varint(out, annotation.time_unix_nano);
         put_str(out, &annotation.description);
-        put_attributes(out, &annotation.attributes);
+        put_attributes(out, &annotation.attributes, table, false);
         put_varint(out, u64::from(annotation.dropped_attributes_count));
     }
     put_varint(out, span.message_events.len() as u64);
@@ -130,7 +246,7 @@ fn encode_span(span: &SpanData, resource: usize, out: &mut Vec<u8>) {
             LinkType::ChildLinkedSpan => 1,
             LinkType::ParentLinkedSpan => 2,
         });
-        put_attributes(out, &link.attributes);
+        put_attributes(out, &link.attributes, table, false);
         put_varint(out, u64::from(link.dropped_attributes_count));
     }
     if let Some(status) = &span.status {
@@ -156,10 +272,17 @@ fn encode_span(span: &SpanData, resource: usize, out: &mut Vec<u8>) {
     }
 }
 
-fn put_attributes(out: &mut Vec<u8>, attributes: &[KeyValue]) {
+/// Writes `attributes`, their keys through `table`, remembering each key's index by its
+/// position when `hinted` (for span attributes, which repeat the most).
+fn put_attributes<'a>(
+    out: &mut Vec<u8>,
+    attributes: &'a [KeyValue],
+    table: &mut Table<'a>,
+    hinted: bool,
+) {
     put_varint(out, attributes.len() as u64);
-    for kv in attributes {
-        put_str(out, &kv.key);
+    for (position, kv) in attributes.iter().enumerate() {
+        table.put(out, &kv.key, hinted.then_some(position % HINTS));
         put_value(out, &kv.value);
     }
 }
@@ -221,11 +344,40 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 /// A cursor over a chunk's bytes.
 pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
+    /// The chunk's table (empty in version 1).
+    table: Vec<&'a str>,
+    /// Whether `text`s are table references or inline strings (version 2).
+    tabled: bool,
 }
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Reader { bytes }
+        Reader {
+            bytes,
+            table: Vec::new(),
+            tabled: false,
+        }
+    }
+
+    /// A `text` (see the module's rustdoc).
+    fn text(&mut self) -> Result<Cow<'static, str>, CorruptChunk> {
+        if !self.tabled {
+            return self.string();
+        }
+        let t = self.varint()?;
+        let text = if t & 1 == 0 {
+            usize::try_from(t >> 1)
+                .ok()
+                .and_then(|i| self.table.get(i))
+                .copied()
+                .ok_or(CorruptChunk("string index out of range"))?
+        } else {
+            let len = usize::try_from(t >> 1).map_err(|_| CorruptChunk("ends early"))?;
+            let bytes = self.bytes.get(..len).ok_or(CorruptChunk("ends early"))?;
+            self.bytes = &self.bytes[len..];
+            std::str::from_utf8(bytes).map_err(|_| CorruptChunk("string is not utf-8"))?
+        };
+        Ok(Cow::Owned(text.to_owned()))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -296,7 +448,7 @@ impl<'a> Reader<'a> {
         let count = self.count()?;
         let mut attributes = Vec::with_capacity(count);
         for _ in 0..count {
-            let key = self.string()?;
+            let key = self.text()?;
             let value = self.value(0)?;
             attributes.push(KeyValue { key, value });
         }
@@ -327,10 +479,27 @@ impl<'a> Reader<'a> {
 /// The spans of a chunk, appended to `out`.
 pub(crate) fn decode_chunk(bytes: &[u8], out: &mut Vec<SpanData>) -> Result<(), CorruptChunk> {
     let mut r = Reader::new(bytes);
-    if r.byte()? != VERSION {
+    let version = r.byte()?;
+    if version != 1 && version != VERSION {
         return Err(CorruptChunk("unknown version"));
     }
     let trace_id = TraceId(u128::from_le_bytes(r.fixed()?));
+    if version == VERSION {
+        let body_len = usize::try_from(u32::from_le_bytes(r.fixed()?))
+            .map_err(|_| CorruptChunk("ends early"))?;
+        let (body, table) = r
+            .bytes
+            .split_at_checked(body_len)
+            .ok_or(CorruptChunk("ends early"))?;
+        let mut t = Reader::new(table);
+        let count = t.count()?;
+        r.table.reserve(count);
+        for _ in 0..count {
+            r.table.push(t.str()?);
+        }
+        r.bytes = body;
+        r.tabled = true;
+    }
     let resource_count = r.count()?;
     let mut resources = Vec::with_capacity(resource_count);
     for _ in 0..resource_count {
@@ -368,12 +537,12 @@ fn decode_span(
     };
     let start = r.varint()?;
     let end = start.wrapping_add(unzigzag(r.varint()?) as u64);
-    let name = r.string()?;
+    let name = r.text()?;
     let resource = resources
         .get(r.varint()? as usize)
         .ok_or(CorruptChunk("resource index out of range"))?
         .clone();
-    let scope = r.string()?;
+    let scope = r.text()?;
     let attributes = r.attributes()?;
     let count = r.count()?;
     let mut annotations = Vec::with_capacity(count);
@@ -584,5 +753,85 @@ mod tests {
                 "{len}"
             );
         }
+    }
+
+    /// The span of the version-1 chunk below, as the version before tables wrote it.
+    fn version_1_span() -> SpanData {
+        let mut span = SpanData::new(TraceId(0x0102), SpanId(3), "get /");
+        span.resource = Arc::new(Resource {
+            service_name: "web".into(),
+            attributes: vec![KeyValue::new("host.name", "a")],
+        });
+        span.scope = "lib".into();
+        span.start_time_unix_nano = 1000;
+        span.end_time_unix_nano = 1500;
+        span.attributes = vec![
+            KeyValue::new("http.method", "GET"),
+            KeyValue::new("n", 7i64),
+        ];
+        span
+    }
+
+    #[test]
+    fn chunks_of_version_1_still_decode() {
+        let bytes: [u8; 99] = [
+            1, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 119, 101, 98, 1, 9, 104, 111,
+            115, 116, 46, 110, 97, 109, 101, 0, 1, 97, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0, 232, 7, 232, 7, 5, 103, 101, 116, 32, 47, 0, 3, 108, 105, 98, 2, 11, 104,
+            116, 116, 112, 46, 109, 101, 116, 104, 111, 100, 0, 3, 71, 69, 84, 1, 110, 1, 14, 0, 0,
+            0, 0, 0, 0, 0,
+        ];
+        let mut decoded = Vec::new();
+        decode_chunk(&bytes, &mut decoded).unwrap();
+        assert_eq!(decoded, [version_1_span()]);
+    }
+
+    #[test]
+    fn repeated_keys_names_and_scopes_are_written_once_per_chunk() {
+        // keys shared (one copy for all spans, as decoders give them) and owned, in
+        // positions that move; names repeating and not
+        let shared = ["http.method", "http.route", "user.id"];
+        let spans: Vec<SpanData> = (0..40_usize)
+            .map(|i| {
+                let mut span = version_1_span();
+                span.span_id = SpanId(i as u64 + 1);
+                span.name = if i % 2 == 0 {
+                    "get /".into()
+                } else {
+                    format!("op {i}").into()
+                };
+                span.attributes = (0..3)
+                    .map(|j| KeyValue::new(shared[(i + j) % 3], format!("v{i}")))
+                    .collect();
+                span.attributes
+                    .insert(i % 3, KeyValue::new(format!("owned.key.{}", i % 4), 1_i64));
+                span
+            })
+            .collect();
+        let mut bytes = Vec::new();
+        encode_chunk(
+            TraceId(0x0102),
+            &spans.iter().collect::<Vec<_>>(),
+            &mut bytes,
+        );
+        let mut decoded = Vec::new();
+        decode_chunk(&bytes, &mut decoded).unwrap();
+        assert_eq!(decoded, spans);
+        // more distinct keys than a table takes, and keys too long for it, go inline
+        let mut many = version_1_span();
+        many.attributes = (0..TABLE_STRINGS + 20)
+            .map(|i| KeyValue::new(format!("key.{i}"), i as i64))
+            .chain([KeyValue::new("long".repeat(20), "x")])
+            .collect();
+        let mut more = Vec::new();
+        encode_chunk(TraceId(0x0102), &[&many, &many], &mut more);
+        decode_chunk(&more, &mut decoded).unwrap();
+        assert_eq!(decoded[spans.len()..], [many.clone(), many]);
+        let count = |needle: &[u8]| bytes.windows(needle.len()).filter(|w| *w == needle).count();
+        assert_eq!(count(b"http.route"), 1);
+        assert_eq!(count(b"owned.key.3"), 1);
+        assert_eq!(count(b"get /"), 1);
+        assert_eq!(count(b"lib"), 1);
+        assert_eq!(count(b"op 7"), 1);
     }
 }
