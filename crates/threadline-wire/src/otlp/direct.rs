@@ -121,7 +121,7 @@ fn hinted(hint: Option<&mut Option<&'static str>>, bytes: &[u8]) -> Option<Str> 
         return crate::intern::intern(bytes);
     };
     if let Some(text) = *hint {
-        if text.as_bytes() == bytes {
+        if same_bytes(text.as_bytes(), bytes) {
             return Some(Str::Borrowed(text));
         }
     }
@@ -130,6 +130,21 @@ fn hinted(hint: Option<&mut Option<&'static str>>, bytes: &[u8]) -> Option<Str> 
         *hint = Some(interned);
     }
     Some(text)
+}
+
+/// `a == b`, compared a word at a time in line: the strings compared here are short, and
+/// most often equal, where a call to `memcmp` costs more than the comparison.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    let n = a.len();
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    // whole words from the start, then the last 8 bytes (overlapping the last word)
+    (0..n / 8).all(|i| word(a, i * 8) == word(b, i * 8)) && word(a, n - 8) == word(b, n - 8)
 }
 
 /// One span read directly, or `None` when prost must read it (see the module's rustdoc).
@@ -304,4 +319,23 @@ fn any_value(bytes: &[u8]) -> Option<Option<Scalar<'_>>> {
         }
     }
     Some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_bytes;
+
+    #[test]
+    fn same_bytes_is_equality_whatever_the_length_and_where_bytes_differ() {
+        for len in 0..40_usize {
+            let a: Vec<u8> = (0..len as u8).collect();
+            assert!(same_bytes(&a, &a.clone()));
+            assert!(!same_bytes(&a, &a[..len.saturating_sub(1)]) || len == 0);
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same_bytes(&a, &b), "{len} {at}");
+            }
+        }
+    }
 }
