@@ -317,6 +317,10 @@ impl DiskStore {
             // the journal's large values are batches, LZ4 already, and index entries, bloom
             // filters mostly: compressing them again costs the writer thread and saves nothing
             .journal_compression(CompressionType::None)
+            // what the journal holds is also in memtables until flushed: at fjall's default
+            // of 512 MiB, a minute of sustained ingest took the process to 1.4-2.1 GiB; at
+            // 128 MiB it stays under 350 MiB at the same rate (flushes start sooner)
+            .max_journaling_size(128 * 1024 * 1024)
             .open()
             .map_err(|e| failed("cannot open the data directory", e))?;
         let mut buckets = BTreeMap::new();
