@@ -372,10 +372,8 @@ impl<'a> Reader<'a> {
                 .copied()
                 .ok_or(CorruptChunk("string index out of range"))?
         } else {
-            let len = usize::try_from(t >> 1).map_err(|_| CorruptChunk("ends early"))?;
-            let bytes = self.bytes.get(..len).ok_or(CorruptChunk("ends early"))?;
-            self.bytes = &self.bytes[len..];
-            std::str::from_utf8(bytes).map_err(|_| CorruptChunk("string is not utf-8"))?
+            let bytes = self.take(t >> 1)?;
+            utf8(bytes)?
         };
         Ok(Cow::Owned(text.to_owned()))
     }
@@ -430,14 +428,22 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8], CorruptChunk> {
-        let len = self.count()?;
-        let (head, rest) = self.bytes.split_at(len);
+        let len = self.varint()?;
+        self.take(len)
+    }
+
+    /// The next `len` bytes.
+    fn take(&mut self, len: u64) -> Result<&'a [u8], CorruptChunk> {
+        if len > self.bytes.len() as u64 {
+            return Err(CorruptChunk("count larger than the chunk"));
+        }
+        let (head, rest) = self.bytes.split_at(len as usize);
         self.bytes = rest;
         Ok(head)
     }
 
     pub(crate) fn str(&mut self) -> Result<&'a str, CorruptChunk> {
-        std::str::from_utf8(self.bytes()?).map_err(|_| CorruptChunk("string is not utf-8"))
+        utf8(self.bytes()?)
     }
 
     fn string(&mut self) -> Result<Cow<'static, str>, CorruptChunk> {
@@ -474,6 +480,10 @@ impl<'a> Reader<'a> {
             _ => return Err(CorruptChunk("unknown value type")),
         })
     }
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str, CorruptChunk> {
+    std::str::from_utf8(bytes).map_err(|_| CorruptChunk("string is not utf-8"))
 }
 
 /// The spans of a chunk, appended to `out`.

@@ -873,7 +873,8 @@ fn summary(
             count += hashes.of(i).len();
         }
     }
-    let mut value = Vec::with_capacity(16 + count / 2);
+    // two varints, then the filter `put_summary` sizes
+    let mut value = Vec::with_capacity(20 + (count * bits_per_item).div_ceil(64) * 8);
     let included = (0..chunk.len())
         .filter(|&i| include(i))
         .flat_map(|i| hashes.of(i));
